@@ -1,0 +1,61 @@
+"""`mlops`: the command line. Each module in framework/commands/ is one sub-command.
+
+A command module defines NAME, HELP, `add_arguments(parser)` and `run(args) -> int`.
+Command modules import nothing heavy at module level, so `mlops --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from framework import __version__
+from framework.errors import UserError
+
+
+def _command_modules():
+    import framework.commands as package
+
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            yield importlib.import_module(f"framework.commands.{info.name}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mlops",
+        description="Run one TFX pipeline on a laptop, in a container, on Kubeflow or Vertex AI.",
+    )
+    parser.add_argument("--version", action="version", version=f"mlops {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module in _command_modules():
+        cmd = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import os
+
+    # TensorFlow's C++ start-up chatter (CUDA probes, CPU flags) is noise for a CLI user.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # TF 2.16 defaults to Keras 3; TF Transform's layer and TFMA need Keras 2 (tf_keras).
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

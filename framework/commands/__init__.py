@@ -1,0 +1,1 @@
+"""Sub-commands of `mlops`; every public module here is one (see framework/cli.py)."""

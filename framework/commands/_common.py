@@ -1,0 +1,19 @@
+"""Arguments shared by several commands."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_pipeline_env(parser: argparse.ArgumentParser, *, pipeline_required: bool = False) -> None:
+    from framework.settings import ENVIRONMENTS
+
+    parser.add_argument(
+        "--pipeline", "-p", default=None if pipeline_required else "taxi",
+        required=pipeline_required, help="pipeline name (see `mlops pipelines`; default: taxi)",
+    )
+    parser.add_argument(
+        "--env", "-e", default=None,
+        help=f"environment block of settings.yaml: {', '.join(ENVIRONMENTS)} "
+        "(default: $MLOPS_ENV or local)",
+    )

@@ -1,0 +1,30 @@
+"""`mlops schema`: bootstrap or refresh a pipeline's curated schema from its latest statistics."""
+
+from framework.commands._common import add_pipeline_env
+
+NAME = "schema"
+HELP = "refresh pipelines/<name>/schema/schema.pbtxt from the latest statistics, keeping curation"
+
+
+def add_arguments(parser) -> None:
+    add_pipeline_env(parser)
+    parser.add_argument("--check", action="store_true",
+                        help="only show what would change; exit 1 if anything would")
+
+
+def run(args) -> int:
+    from framework.discovery import find_pipeline
+    from framework.schema_tools import refresh_schema
+    from framework.settings import load_settings
+
+    settings = load_settings(args.pipeline, args.env)
+    schema_file = find_pipeline(args.pipeline).folder / "schema" / "schema.pbtxt"
+    changes = refresh_schema(settings, schema_file, write=not args.check)
+    if not changes:
+        print(f"{schema_file}: up to date with the latest statistics")
+        return 0
+    verb = "would change" if args.check else "updated"
+    print(f"{schema_file}: {verb}:")
+    for change in changes:
+        print(f"  {change}")
+    return 1 if args.check else 0

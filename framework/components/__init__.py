@@ -1,0 +1,1 @@
+"""TFX components the framework adds to every pipeline that asks for them."""

@@ -1,0 +1,93 @@
+"""What a pipeline factory needs from the framework, so it never asks where it runs.
+
+- `beam_args(settings)`: Beam arguments for DirectRunner or DataflowRunner.
+- `module_file(settings, path)`: a user module's path as the executor will see it
+  (the checkout on a laptop, the image's workdir on container, Kubeflow and Vertex).
+- `make_pipeline(settings, components)`: the tfx.dsl.Pipeline with name, root, caching and
+  Beam arguments from settings. The runner adds the ML-Metadata connection.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+IMAGE_RUNNERS = ("container", "kubeflow", "vertex")
+
+
+def beam_args(settings) -> list[str]:
+    beam = settings.beam
+    if beam.runner == "DirectRunner":
+        args = ["--runner=DirectRunner", f"--direct_running_mode={beam.direct_running_mode}"]
+        if beam.direct_running_mode != "in_memory" or beam.direct_num_workers:
+            workers = beam.direct_num_workers or (os.cpu_count() or 1)
+            args.append(f"--direct_num_workers={workers}")
+        return args + list(beam.extra_args)
+    flow = settings.dataflow
+    args = ["--runner=DataflowRunner"]
+    pairs = {
+        "project": flow.project,
+        "region": flow.region,
+        "temp_location": flow.temp_location,
+        "staging_location": flow.staging_location,
+        "machine_type": flow.machine_type,
+        "max_num_workers": flow.max_num_workers,
+        "autoscaling_algorithm": flow.autoscaling_algorithm,
+        "service_account_email": flow.service_account_email,
+        "setup_file": flow.setup_file,
+    }
+    image = flow.sdk_container_image
+    if image is None and not flow.setup_file and settings.image.repository and settings.image.tag:
+        # Default: the workers run the pipeline image, which holds the user code.
+        image = f"{settings.image.repository}:{settings.image.tag}"
+    pairs["sdk_container_image"] = image
+    args += [f"--{k}={v}" for k, v in pairs.items() if v is not None]
+    if image:
+        args.append("--experiments=use_runner_v2")
+    return args + list(beam.extra_args)
+
+
+def module_file(settings, path: str | os.PathLike) -> str:
+    """Where the executor finds the user module at `path` (a file in the checkout)."""
+    from framework.discovery import project_root
+
+    path = Path(path).resolve()
+    if settings.runner not in IMAGE_RUNNERS:
+        return str(path)
+    try:
+        relative = path.relative_to(project_root())
+    except ValueError:
+        return str(path)  # outside the project: the pre-flight check reports it
+    return f"{settings.image.workdir.rstrip('/')}/{relative.as_posix()}"
+
+
+def import_schema(settings, schema_dir: str | os.PathLike):
+    """An Importer of the curated schema folder, fingerprinted by content.
+
+    ImportSchemaGen is cached on the file's path alone, so an edited schema would be
+    ignored by a cached run; the fingerprint makes an edit produce a new Schema artifact.
+    """
+    import hashlib
+
+    from tfx import v1 as tfx
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(schema_dir).glob("*.pbtxt")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return tfx.dsl.Importer(
+        source_uri=module_file(settings, schema_dir),
+        artifact_type=tfx.types.standard_artifacts.Schema,
+        custom_properties={"fingerprint": digest.hexdigest()[:16]},
+    ).with_id("schema_importer")
+
+
+def make_pipeline(settings, components: list):
+    from tfx import v1 as tfx
+
+    return tfx.dsl.Pipeline(
+        pipeline_name=settings.pipeline.name,
+        pipeline_root=settings.pipeline.pipeline_root,
+        components=components,
+        enable_cache=settings.enable_cache,
+        beam_pipeline_args=beam_args(settings),
+    )

@@ -1,0 +1,213 @@
+"""The local runner: TFX's portable launcher, node by node, Beam DirectRunner, SQLite MLMD.
+
+It follows tfx.orchestration.local.LocalDagRunner, with what a user at a terminal needs
+added: progress per component (cached or not, duration), TFX's log flood sent to a log file
+unless --verbose, one clear line when a component fails, a lock so two runs never write the
+same SQLite store at once, and a RunResult read back from ML-Metadata.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from framework.errors import RunFailedError, ValidationGateError
+from framework.runners.base import ComponentResult, Runner, RunResult
+
+GATE_NODE = "ValidationGate"
+GATE_ERROR_PREFIX = "data validation failed"  # as raised by components/validation_gate.py
+
+
+@contextmanager
+def metadata_lock(path: str, progress):
+    """Serialise runs that share one SQLite store (SQLite allows one writer)."""
+    import fcntl
+
+    lock_path = f"{path}.lock"
+    os.makedirs(os.path.dirname(lock_path) or ".", exist_ok=True)
+    with open(lock_path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress.message(f"waiting: another run is using {path} ...")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            progress.message("the other run finished; starting")
+        yield
+
+
+@contextmanager
+def quiet_logs(log_file: Path | None, progress):
+    """Send what TFX, Beam, TensorFlow and setuptools write (fd 1 and 2) to log_file.
+
+    The progress display keeps writing to the original standard output.
+    """
+    if log_file is None:
+        yield
+        return
+    import logging
+    import sys
+
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    original_stream = progress.stream
+    progress.stream = os.fdopen(os.dup(saved[1]), "w", buffering=1)
+    previous = logging.getLogger().level
+    with open(log_file, "a", encoding="utf-8") as handle:
+        for fd in (1, 2):
+            os.dup2(handle.fileno(), fd)
+        logging.getLogger().setLevel(logging.INFO)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            logging.getLogger().setLevel(previous)
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
+            progress.stream.close()
+            progress.stream = original_stream
+
+
+def _short_error(exc: BaseException) -> str:
+    """The exception's first line, named by its type unless it is a plain RuntimeError."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[0] if lines else ""
+    if type(exc) is RuntimeError and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class LocalRunner(Runner):
+    name = "local"
+
+    def __init__(self, settings, *, verbose: bool = False, log_dir: str | None = None, **options):
+        super().__init__(settings, **options)
+        self.verbose = verbose
+        self.log_dir = log_dir
+
+    def _log_file(self, run_id: str) -> Path | None:
+        if self.verbose:
+            return None
+        base = Path(self.log_dir or Path(self.settings.pipeline.pipeline_root) / "logs")
+        return base / f"{run_id.replace(':', '-')}.log"
+
+    def run(self, progress=None) -> RunResult:
+        from framework.progress import ConsoleProgress
+
+        progress = progress or ConsoleProgress()
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        run_id = datetime.datetime.now().isoformat()
+        log_file = self._log_file(run_id)
+        started = time.monotonic()
+        lock_target = self.settings.metadata.sqlite_path or self.settings.pipeline.pipeline_root
+        with metadata_lock(lock_target, progress), quiet_logs(log_file, progress):
+            result = self._run(run_id, progress)
+        result.seconds = time.monotonic() - started
+        if not result.succeeded and log_file is not None:
+            result.error = f"{result.error} (full log: {log_file})"
+        return result
+
+    def _compile(self, run_id: str):
+        from tfx.dsl.compiler import compiler, constants
+        from tfx.dsl.components.base import base_component
+        from tfx.orchestration.portable import runtime_parameter_utils
+
+        from framework.metadata import connection_config
+
+        pipeline = self.build_pipeline()
+        pipeline.metadata_connection_config = connection_config(self.settings)
+        for component in pipeline.components:
+            if isinstance(component, base_component.BaseComponent):
+                # Packages module_file user code as a wheel, as LocalDagRunner does.
+                component._resolve_pip_dependencies(pipeline.pipeline_info.pipeline_root)
+        ir = compiler.Compiler().compile(pipeline)
+        runtime_parameter_utils.substitute_runtime_parameter(
+            ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id}
+        )
+        return ir
+
+    def _run(self, run_id: str, progress) -> RunResult:
+        from tfx.orchestration import metadata
+        from tfx.orchestration.local import runner_utils
+        from tfx.orchestration.portable import launcher
+
+        ir = self._compile(run_id)
+        deployment = runner_utils.extract_local_deployment_config(ir)
+        conn = deployment.metadata_connection_config
+        conn = getattr(conn, conn.WhichOneof("connection_config"))
+        nodes = [n.pipeline_node for n in ir.nodes]
+        names = [n.node_info.id for n in nodes]
+        result = RunResult(self.settings.pipeline.name, run_id, self.name, succeeded=False)
+        progress.pipeline_started(self.settings.pipeline.name, run_id, names,
+                                  f"local (Beam {self.settings.beam.direct_running_mode})")
+        for index, node in enumerate(nodes, start=1):
+            node_id = node.node_info.id
+            if node.execution_options.HasField("skip"):
+                result.components.append(ComponentResult(node_id, "skipped"))
+                continue
+            progress.component_started(index, node_id)
+            t0 = time.monotonic()
+            node_launcher = launcher.Launcher(
+                pipeline_node=node,
+                mlmd_connection=metadata.Metadata(conn),
+                pipeline_info=ir.pipeline_info,
+                pipeline_runtime_spec=ir.runtime_spec,
+                executor_spec=runner_utils.extract_executor_spec(deployment, node_id),
+                custom_driver_spec=runner_utils.extract_custom_driver_spec(deployment, node_id),
+            )
+            try:
+                info = node_launcher.launch()
+            except Exception as exc:  # the component failed: report it, stop the run
+                seconds = time.monotonic() - t0
+                error = _short_error(exc)
+                progress.component_finished(index, node_id, "FAILED", seconds)
+                result.components.append(ComponentResult(node_id, "failed", seconds, error))
+                result.error = f"{node_id} failed: {error}"
+                for rest in names[index:]:
+                    result.components.append(ComponentResult(rest, "skipped"))
+                return result
+            seconds = time.monotonic() - t0
+            state = self._state(conn, info)
+            progress.component_finished(index, node_id, state, seconds)
+            result.components.append(ComponentResult(node_id, state, seconds))
+        result.succeeded = True
+        self._read_outcome(result)
+        return result
+
+    @staticmethod
+    def _state(conn, info) -> str:
+        from tfx.orchestration import metadata
+
+        from framework.metadata import STATE_NAMES
+
+        if info is None or info.execution_id is None:
+            return "skipped"
+        with metadata.Metadata(conn) as m:
+            [execution] = m.store.get_executions_by_id([info.execution_id])
+        return STATE_NAMES.get(execution.last_known_state, "?")
+
+    def _read_outcome(self, result: RunResult) -> None:
+        from framework.outcome import read_outcome
+
+        with_store = read_outcome(self.settings, result.run_id)
+        result.metrics, result.blessed, result.pushed_model = with_store
+
+
+def raise_for_result(result: RunResult) -> None:
+    """Turn a failed RunResult into the one-line error the CLI prints."""
+    if result.succeeded:
+        return
+    failed = [c for c in result.components if c.state == "failed"]
+    if failed and failed[0].name == GATE_NODE and (failed[0].error or "").startswith(
+        GATE_ERROR_PREFIX
+    ):
+        raise ValidationGateError(
+            f"run stopped before Transform and Trainer: {failed[0].error}; nothing was pushed"
+        )
+    raise RunFailedError(result.error or "the run failed")

@@ -1,0 +1,148 @@
+"""The settings model: every section a pipeline's settings.yaml may hold.
+
+Each dataclass here is one block of the YAML. Defaults are what a laptop run wants;
+the production blocks (kubeflow, vertex, dataflow, image) are filled by the `dev`,
+`test`, `staging` and `prod` environments of a pipeline's settings.yaml.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional
+
+from framework.settings.schema import SAFE_IMAGE, SAFE_NAME, SAFE_TAG, safe
+
+
+def path_field(default: str | None = None, help: str = "") -> Any:
+    """A filesystem or gs:// location; relative paths resolve against the project root."""
+    return field(default=default, metadata={"path": True, "help": help})
+
+
+@dataclass
+class PipelineSection:
+    name: str = safe(SAFE_NAME, help="a lower-case name of letters, digits, '-' and '_'")
+    # Where CsvExampleGen reads: a folder, gs://..., or package://<pkg>/<path> for data
+    # that ships inside an installed package.
+    data_root: str = path_field()
+    pipeline_root: str = path_field()
+    serving_dir: str = path_field()
+    # Input pattern below data_root; "{SPAN}" in it makes CsvExampleGen read spans.
+    input_pattern: str = "*"
+
+
+@dataclass
+class MysqlSection:
+    host: str
+    database: str
+    port: int = 3306
+    user: str = "root"
+    # Name of the environment variable holding the password; never the password itself.
+    password_env: Optional[str] = None
+
+
+@dataclass
+class MetadataSection:
+    sqlite_path: Optional[str] = path_field()
+    mysql: Optional[MysqlSection] = None
+
+
+@dataclass
+class BeamSection:
+    runner: Literal["DirectRunner", "DataflowRunner"] = "DirectRunner"
+    direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "in_memory"
+    # 0 lets Beam pick (one per core); only used by multi_* modes.
+    direct_num_workers: int = 0
+    extra_args: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DataflowSection:
+    project: Optional[str] = None
+    region: Optional[str] = None
+    temp_location: Optional[str] = None
+    staging_location: Optional[str] = None
+    machine_type: Optional[str] = None
+    max_num_workers: Optional[int] = None
+    autoscaling_algorithm: Literal["THROUGHPUT_BASED", "NONE"] = "THROUGHPUT_BASED"
+    # How user code reaches the workers: the pipeline image as SDK container, or a package.
+    sdk_container_image: Optional[str] = None
+    setup_file: Optional[str] = None
+    service_account_email: Optional[str] = None
+
+
+@dataclass
+class TunerSection:
+    enabled: bool = False
+    max_trials: int = 3
+    train_steps: int = 50
+
+
+@dataclass
+class TrainingSection:
+    train_steps: int = 1000
+    eval_steps: int = 150
+    batch_size: int = 64
+    learning_rate: float = 0.001
+    hidden_units: list[int] = field(default_factory=lambda: [32, 16])
+    tuner: TunerSection = field(default_factory=TunerSection)
+
+
+@dataclass
+class EvaluationSection:
+    metric: str = "binary_accuracy"
+    # The candidate is blessed only when metric >= lower_bound ...
+    lower_bound: float = 0.6
+    # ... and metric - baseline >= -max_regression (when a blessed baseline exists).
+    max_regression: float = 0.01
+    slices: list[str] = field(default_factory=lambda: ["trip_start_hour"])
+
+
+@dataclass
+class ImageSection:
+    repository: Optional[str] = safe(SAFE_IMAGE, default=None, help="an image repository name")
+    tag: Optional[str] = safe(SAFE_TAG, default=None, help="a tag of letters, digits, '.', '_', '-'")
+    # Where the project lives inside the image (user modules are read from here).
+    workdir: str = "/app"
+    base_image: str = safe(SAFE_IMAGE, default="python:3.11-slim", help="an image reference")
+
+
+@dataclass
+class KubeflowSection:
+    host: Optional[str] = None
+    namespace: Optional[str] = None
+    experiment: str = "default"
+    # Name of the variable holding a bearer token; never the token itself.
+    token_env: str = "KFP_TOKEN"
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class VertexSection:
+    project: Optional[str] = None
+    region: Optional[str] = None
+    service_account: Optional[str] = None
+    labels: dict[str, str] = field(default_factory=dict)
+    enable_caching: bool = True
+    parameters: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Settings:
+    pipeline: PipelineSection
+    runner: Literal["local", "container", "kubeflow", "vertex"] = "local"
+    enable_cache: bool = True
+    metadata: MetadataSection = field(default_factory=MetadataSection)
+    beam: BeamSection = field(default_factory=BeamSection)
+    dataflow: DataflowSection = field(default_factory=DataflowSection)
+    training: TrainingSection = field(default_factory=TrainingSection)
+    evaluation: EvaluationSection = field(default_factory=EvaluationSection)
+    image: ImageSection = field(default_factory=ImageSection)
+    kubeflow: KubeflowSection = field(default_factory=KubeflowSection)
+    vertex: VertexSection = field(default_factory=VertexSection)
+    # Filled by the loader, not by YAML.
+    env: str = field(default="local", metadata={"internal": True})
+    source: str = field(default="", metadata={"internal": True})
+
+    def replace(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **changes)
