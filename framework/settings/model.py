@@ -128,6 +128,59 @@ class VertexSection:
 
 
 @dataclass
+class RollbackPolicySection:
+    """Automatic rollback: judged over the canary's last `window` requests."""
+
+    enabled: bool = True
+    window: int = 50
+    # Share of server errors (5xx) above which the canary is rolled back.
+    max_error_rate: float = 0.05
+    # p99 latency in milliseconds above which the canary is rolled back.
+    max_p99_ms: float = 1000.0
+
+
+@dataclass
+class KServeTargetSection:
+    # InferenceService name and namespace; the name defaults to the pipeline name.
+    name: Optional[str] = None
+    namespace: str = "default"
+    # Where a version's model lives for the cluster; {serving_dir} and {version} are filled.
+    storage_uri: str = "{serving_dir}/{version}"
+    service_account: Optional[str] = None
+    # Where `mlops release` writes the manifest (default: beside the registry state file).
+    manifest_path: Optional[str] = path_field(None)
+
+
+@dataclass
+class VertexEndpointSection:
+    # Endpoint ID or full resource name; project and region come from the `vertex` section.
+    endpoint: Optional[str] = None
+    serving_image: str = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
+    machine_type: str = "n1-standard-2"
+    min_replicas: int = 1
+    max_replicas: int = 1
+
+
+@dataclass
+class ReleaseSection:
+    # Registry state (JSON); default: "<serving_dir>.release.json", beside the serving folder.
+    state_path: Optional[str] = path_field(None)
+    # Where `mlops release` sends traffic changes: the local server only, KServe or Vertex.
+    target: Literal["local", "kserve", "vertex"] = "local"
+    # Model name in REST paths (/v1/models/<name>); default: the pipeline name.
+    model_name: Optional[str] = None
+    host: str = "127.0.0.1"
+    port: int = 8501
+    threads: int = 8
+    max_request_bytes: int = 1048576
+    # A request header whose value pins a caller to one version (e.g. X-Session-Id).
+    sticky_header: Optional[str] = None
+    rollback: RollbackPolicySection = field(default_factory=RollbackPolicySection)
+    kserve: KServeTargetSection = field(default_factory=KServeTargetSection)
+    vertex_endpoint: VertexEndpointSection = field(default_factory=VertexEndpointSection)
+
+
+@dataclass
 class Settings:
     pipeline: PipelineSection
     runner: Literal["local", "container", "kubeflow", "vertex"] = "local"
@@ -140,6 +193,7 @@ class Settings:
     image: ImageSection = field(default_factory=ImageSection)
     kubeflow: KubeflowSection = field(default_factory=KubeflowSection)
     vertex: VertexSection = field(default_factory=VertexSection)
+    release: ReleaseSection = field(default_factory=ReleaseSection)
     # Filled by the loader, not by YAML.
     env: str = field(default="local", metadata={"internal": True})
     source: str = field(default="", metadata={"internal": True})

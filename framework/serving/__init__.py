@@ -1,0 +1,1 @@
+"""The local prediction service (TensorFlow Serving REST API) that `mlops serve` runs."""

@@ -1,0 +1,336 @@
+"""The prediction service: a WSGI app speaking the TensorFlow Serving REST API.
+
+    GET  /v1/models/{name}                      status of the versions being served
+    GET  /v1/models/{name}/metadata             signature of the production version
+    GET  /v1/models/{name}/versions/{v}[/metadata]
+    POST /v1/models/{name}:predict              routed by the registry's traffic split
+    POST /v1/models/{name}/versions/{v}:predict one version
+    POST /v1/models/{name}/labels/{production|canary}:predict
+
+Routing comes from the registry state. A watcher thread notices when the state file changes,
+loads any newly needed version *before* switching, then swaps one immutable `Routing` object:
+requests in flight finish on the models they started with, so a switch drops nothing. The
+production, canary and last-good versions stay loaded, so a rollback is instant.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Optional
+
+from framework.release.policy import RollbackPolicy
+from framework.release.registry import Registry, ReleaseState
+from framework.release.routing import TrafficSplitter
+from framework.release.stats import ServingStats
+from framework.serving.models import LoadedModel, LoadFailure, load_version
+from framework.serving.signature import (
+    RequestError,
+    format_response,
+    parse_predict_body,
+    signature_def_json,
+)
+
+log = logging.getLogger("mlops.serve")
+
+_PATH = re.compile(
+    r"^/v1/models/(?P<name>[^/:]+)"
+    r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
+    r"(?P<tail>:predict|/metadata)?$"
+)
+AUTO_ROLLBACK_BY = "mlops serve (automatic rollback policy)"
+
+
+class HTTPError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Routing:
+    """One consistent view of what is served; replaced whole, never changed in place."""
+
+    revision: int = -1
+    traffic: dict = field(default_factory=dict)
+    production: Optional[str] = None
+    canary: Optional[str] = None
+    models: dict = field(default_factory=dict)
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+            500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+class PredictionService:
+    def __init__(self, registry: Registry, *, model_name: str, policy: RollbackPolicy,
+                 stats: ServingStats, max_request_bytes: int = 1 << 20,
+                 sticky_header: Optional[str] = None, poll_interval_s: float = 0.2) -> None:
+        self.registry = registry
+        self.model_name = model_name
+        self.policy = policy
+        self.stats = stats
+        self.max_request_bytes = max_request_bytes
+        self.sticky_key = ("HTTP_" + sticky_header.upper().replace("-", "_")
+                           if sticky_header else None)
+        self.poll_interval_s = poll_interval_s
+        self.routing = Routing()
+        self.splitter = TrafficSplitter()
+        self._reload_lock = threading.Lock()
+        self._trip_lock = threading.Lock()
+        self._canary_window: collections.deque = collections.deque()
+        self._window_for: Optional[str] = None
+        self._tripped: set[str] = set()
+        self._stop = threading.Event()
+        self._watcher: Optional[threading.Thread] = None
+        self._seen_file: Optional[tuple] = None
+
+    # -- following the registry -------------------------------------------------------------
+
+    def reload(self) -> Routing:
+        """Read the registry state; load what it needs; then switch in one assignment."""
+        with self._reload_lock:
+            self._seen_file = self._file_signature()
+            state = self.registry.read()
+            current = self.routing
+            if state.revision == current.revision and current.models:
+                return current
+            wanted = [v for v in (state.production, state.canary if state.canary_percent else
+                                  None, state.last_good) if v]
+            models = {}
+            for version in dict.fromkeys(wanted):
+                existing = current.models.get(version)
+                if isinstance(existing, LoadedModel):
+                    models[version] = existing
+                    continue
+                path = state.versions.get(version, {}).get("path") or os.path.join(
+                    self.registry.serving_dir, version)
+                started = time.monotonic()
+                models[version] = load_version(version, path)
+                if isinstance(models[version], LoadFailure):
+                    log.error("version %s failed to load: %s", version, models[version].error)
+                else:
+                    log.info("loaded version %s in %.1f s", version, time.monotonic() - started)
+            routing = Routing(state.revision, state.traffic(), state.production,
+                              state.canary if state.canary_percent else None, models)
+            self.routing = routing  # the switch: one reference assignment
+            if routing.traffic != current.traffic:
+                log.info("traffic now %s (registry revision %s)",
+                         _format_traffic(routing.traffic), state.revision)
+            return routing
+
+    def _file_signature(self) -> Optional[tuple]:
+        try:
+            st = os.stat(self.registry.state_path)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def start_watching(self) -> None:
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name="registry-watcher",
+                                             daemon=True)
+            self._watcher.start()
+
+    def stop_watching(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=10)
+            self._watcher = None
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll_interval_s):
+            if self._file_signature() != self._seen_file:
+                try:
+                    self.reload()
+                except Exception:  # noqa: BLE001 - keep serving the last good routing
+                    log.exception("could not apply the new registry state; still serving %s",
+                                  _format_traffic(self.routing.traffic))
+
+    # -- the automatic rollback policy ------------------------------------------------------
+
+    def _observe(self, routing: Routing, version: str, failed: bool, ms: float) -> None:
+        if version != routing.canary or not self.policy.enabled:
+            return
+        with self._trip_lock:
+            if self._window_for != version:  # a new canary starts a fresh window
+                self._window_for = version
+                self._canary_window = collections.deque(maxlen=self.policy.window)
+            self._canary_window.append((failed, ms))
+            verdict = self.policy.verdict(self._canary_window)
+            if verdict is None or version in self._tripped:
+                return
+            self._tripped.add(version)
+        log.warning("canary %s: %s: rolling back", version, verdict)
+        # Stop routing to the canary now; the registry write follows in the background.
+        production = routing.production
+        self.routing = replace(self.routing, canary=None,
+                               traffic={production: 100} if production else {})
+        threading.Thread(target=self._roll_back, args=(version, verdict), daemon=True).start()
+
+    def _roll_back(self, version: str, verdict: str) -> None:
+        try:
+            self.registry.rollback(by=AUTO_ROLLBACK_BY, reason=verdict, only_canary=version)
+        except Exception:  # noqa: BLE001
+            log.exception("automatic rollback of %s could not be written to the registry",
+                          version)
+        self.reload()
+
+    # -- WSGI -------------------------------------------------------------------------------
+
+    def __call__(self, environ, start_response):
+        headers: list[tuple[str, str]] = []
+        try:
+            status, body = self._dispatch(environ, headers)
+        except HTTPError as exc:
+            status, body = exc.status, {"error": str(exc)}
+        except RequestError as exc:
+            status, body = 400, {"error": str(exc)}
+        payload = json.dumps(body).encode("utf-8")
+        headers += [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+        start_response(f"{status} {_REASONS.get(status, '')}", headers)
+        return [payload]
+
+    def _dispatch(self, environ, headers) -> tuple[int, dict]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        match = _PATH.match(environ.get("PATH_INFO", ""))
+        if not match:
+            raise HTTPError(404, "not found: use /v1/models/{name}[/versions/{v}]"
+                            "[:predict|/metadata]")
+        if match["name"] != self.model_name:
+            raise HTTPError(404, f"Servable not found for request: model '{match['name']}' "
+                            f"(this server serves '{self.model_name}')")
+        routing = self.routing
+        version = match["version"]
+        if match["label"]:
+            label = match["label"]
+            version = {"production": routing.production, "canary": routing.canary}.get(label)
+            if version is None:
+                raise HTTPError(404, f"no version has label '{label}' "
+                                "(labels: production, canary while one is out)")
+        tail = match["tail"]
+        if tail == ":predict":
+            if method != "POST":
+                raise HTTPError(405, "use POST for :predict")
+            return self._predict(environ, routing, version, headers)
+        if method != "GET":
+            raise HTTPError(405, "use GET for model status and metadata")
+        if tail == "/metadata":
+            return 200, self._metadata(routing, version or routing.production)
+        return 200, self._status(routing, version)
+
+    def _model(self, routing: Routing, version: str):
+        model = routing.models.get(version)
+        if model is None:
+            raise HTTPError(404, f"version {version} of '{self.model_name}' is not being served "
+                            f"(serving: {', '.join(sorted(routing.models)) or 'nothing'})")
+        return model
+
+    def _status(self, routing: Routing, version: Optional[str]) -> dict:
+        versions = [version] if version else sorted(routing.models, key=lambda v: (len(v), v),
+                                                    reverse=True)
+        result = []
+        for v in versions:
+            model = self._model(routing, v)
+            ok = isinstance(model, LoadedModel)
+            result.append({"version": v, "state": "AVAILABLE" if ok else "END",
+                           "status": {"error_code": "OK" if ok else "UNKNOWN",
+                                      "error_message": "" if ok else model.error}})
+        return {"model_version_status": result}
+
+    def _metadata(self, routing: Routing, version: Optional[str]) -> dict:
+        if version is None:
+            raise HTTPError(503, "no production version is being served")
+        model = self._model(routing, version)
+        if isinstance(model, LoadFailure):
+            raise HTTPError(503, f"version {version} failed to load: {model.error}")
+        defs = {name: signature_def_json(sig) for name, (_, sig) in model.signatures.items()}
+        return {"model_spec": {"name": self.model_name, "signature_name": "",
+                               "version": version},
+                "metadata": {"signature_def": {"signature_def": defs}}}
+
+    def _read_body(self, environ) -> bytes:
+        limit = self.max_request_bytes
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise HTTPError(400, "invalid Content-Length header") from None
+        if length > limit:
+            raise HTTPError(400, f"request body of {length} bytes is larger than the limit of "
+                            f"{limit} bytes (release.max_request_bytes)")
+        stream = environ["wsgi.input"]
+        body = stream.read(length) if length else stream.read(limit + 1)
+        if len(body) > limit:
+            raise HTTPError(400, f"request body is larger than the limit of {limit} bytes "
+                            "(release.max_request_bytes)")
+        return body
+
+    def _predict(self, environ, routing: Routing, version: Optional[str], headers) -> tuple:
+        raw = self._read_body(environ)
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise HTTPError(400, "malformed request: the body is not UTF-8 text") from None
+        except json.JSONDecodeError as exc:
+            raise HTTPError(400, f"malformed JSON: {exc.msg} at line {exc.lineno}, "
+                            f"column {exc.colno}") from None
+        if version is None:
+            if not routing.traffic:
+                raise HTTPError(503, "no production version is being served")
+            sticky = environ.get(self.sticky_key) if self.sticky_key else None
+            version = self.splitter.choose(routing.traffic, sticky)
+        model = self._model(routing, version)
+        headers.append(("X-Model-Version", version))
+        started = time.perf_counter()
+        if isinstance(model, LoadFailure):
+            self._record(routing, version, True, started)
+            raise HTTPError(503, f"version {version} failed to load: {model.error}")
+        signature_name = body.get("signature_name") if isinstance(body, dict) else None
+        if signature_name is not None and not isinstance(signature_name, str):
+            raise RequestError("'signature_name' must be a string")
+        signature = model.signature(signature_name)
+        arrays, form = parse_predict_body(body, signature)
+        try:
+            outputs = model.predict(signature.name, arrays)
+        except Exception as exc:  # noqa: BLE001 - a model failure is the server's, not the client's
+            self._record(routing, version, True, started)
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            log.warning("version %s failed a prediction: %s", version, message)
+            raise HTTPError(500, f"version {version} failed: {type(exc).__name__}: "
+                            f"{message[:300]}") from None
+        self._record(routing, version, False, started)
+        return 200, format_response(outputs, form)
+
+    def _record(self, routing: Routing, version: str, failed: bool, started: float) -> None:
+        ms = (time.perf_counter() - started) * 1000.0
+        self.stats.record(version, failed, ms)
+        self._observe(routing, version, failed, ms)
+
+
+def _format_traffic(traffic: dict) -> str:
+    return ", ".join(f"{v}: {p}%" for v, p in traffic.items()) or "nothing"
+
+
+def service_from_settings(settings) -> PredictionService:
+    from framework.release.registry import stats_path_for
+
+    registry = Registry.from_settings(settings)
+    release = settings.release
+    return PredictionService(
+        registry,
+        model_name=registry.model_name,
+        policy=RollbackPolicy.from_settings(release.rollback),
+        stats=ServingStats(stats_path_for(registry.state_path)),
+        max_request_bytes=release.max_request_bytes,
+        sticky_header=release.sticky_header,
+    )
+
+
+def describe_state(state: ReleaseState) -> str:
+    return _format_traffic(state.traffic())
