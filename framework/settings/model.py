@@ -181,6 +181,16 @@ class ReleaseSection:
 
 
 @dataclass
+class CiSection:
+    # Where `mlops ci compile` stores the compiled pipeline and the build manifest, under
+    # <artifact_store>/<pipeline>/<commit>/ (a folder or gs://).
+    artifact_store: str = path_field(".mlops/ci/artifacts")
+    # `mlops ci deploy` also starts a run and waits for it: deploy as an integration test.
+    run_after_deploy: bool = False
+    wait_timeout_minutes: int = 60
+
+
+@dataclass
 class Settings:
     pipeline: PipelineSection
     runner: Literal["local", "container", "kubeflow", "vertex"] = "local"
@@ -193,6 +203,7 @@ class Settings:
     image: ImageSection = field(default_factory=ImageSection)
     kubeflow: KubeflowSection = field(default_factory=KubeflowSection)
     vertex: VertexSection = field(default_factory=VertexSection)
+    ci: CiSection = field(default_factory=CiSection)
     release: ReleaseSection = field(default_factory=ReleaseSection)
     # Filled by the loader, not by YAML.
     env: str = field(default="local", metadata={"internal": True})

@@ -1,0 +1,1 @@
+"""CI/CD: the stages behind `mlops ci`, routing, and the rendered Jenkinsfile / cloudbuild.yaml."""

@@ -1,0 +1,175 @@
+"""The CI context from Jenkins, Cloud Build and git; routing per branch, tag and changed path."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from framework.ci.context import CiContextError, ci_context, docker_tag
+from framework.ci.routing import load_config, make_plan
+
+ROOT = Path(__file__).resolve().parents[2]
+SHA = "3f6c2a9d8e1b4c7a0f2e5d8c1b4a7e0d3c6b9a21"
+
+
+def jenkins_env(**extra) -> dict:
+    env = {"JENKINS_URL": "https://jenkins.example/", "GIT_COMMIT": SHA, "BUILD_NUMBER": "42",
+           "BUILD_ID": "42", "JOB_NAME": "portable-mlops/main", "WORKSPACE": "/ws"}
+    env.update(extra)
+    return env
+
+
+def cloudbuild_env(**extra) -> dict:
+    env = {"CI_SYSTEM": "cloudbuild", "COMMIT_SHA": SHA, "SHORT_SHA": SHA[:7],
+           "BUILD_ID": "b7f1c2e4-0d3a", "PROJECT_ID": "portable-mlops-dev",
+           "BRANCH_NAME": "", "TAG_NAME": ""}
+    env.update(extra)
+    return env
+
+
+def _same_names(ctx) -> tuple:
+    return ctx.commit, ctx.short_sha, ctx.branch, ctx.tag, ctx.version_tag
+
+
+def test_branch_build_gives_the_same_context_in_jenkins_and_cloud_build():
+    jenkins = ci_context(jenkins_env(BRANCH_NAME="develop"), ROOT)
+    cloud = ci_context(cloudbuild_env(BRANCH_NAME="develop"), ROOT)
+    assert _same_names(jenkins) == _same_names(cloud) == (SHA, SHA[:7], "develop", None, SHA[:7])
+    assert (jenkins.system, jenkins.build_id) == ("jenkins", "42")
+    assert (cloud.system, cloud.build_id) == ("cloudbuild", "b7f1c2e4-0d3a")
+
+
+def test_tag_build_gives_the_same_context_in_jenkins_and_cloud_build():
+    # A multibranch tag build sets BRANCH_NAME to the tag's name too: it is not a branch.
+    jenkins = ci_context(jenkins_env(BRANCH_NAME="v1.4.0", TAG_NAME="v1.4.0"), ROOT)
+    cloud = ci_context(cloudbuild_env(TAG_NAME="v1.4.0"), ROOT)
+    assert _same_names(jenkins) == _same_names(cloud) == (SHA, SHA[:7], None, "v1.4.0", "v1.4.0")
+
+
+def test_plain_jenkins_job_branch_loses_its_remote_prefix():
+    ctx = ci_context(jenkins_env(GIT_BRANCH="origin/main"), ROOT)
+    assert ctx.branch == "main"
+
+
+def test_jenkins_previous_successful_commit_is_the_diff_base():
+    ctx = ci_context(jenkins_env(BRANCH_NAME="main", GIT_PREVIOUS_SUCCESSFUL_COMMIT="a" * 40),
+                     ROOT)
+    assert ctx.base_commit == "a" * 40
+
+
+def test_outside_ci_the_context_comes_from_git(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e"]
+    subprocess.run(git[:3] + ["init", "-q", "-b", "feature/x"], check=True)
+    (repo / "a.txt").write_text("a")
+    subprocess.run(git + ["add", "a.txt"], check=True)
+    subprocess.run(git + ["commit", "-qm", "a"], check=True)
+    head = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    ctx = ci_context({}, repo)
+    assert (ctx.system, ctx.commit, ctx.branch, ctx.tag, ctx.build_id) == (
+        "local", head, "feature/x", None, "local")
+    subprocess.run(git + ["tag", "v2.0.0"], check=True)
+    assert ci_context({}, repo).version_tag == "v2.0.0"
+
+
+def test_no_commit_anywhere_is_a_clear_error(tmp_path):
+    with pytest.raises(CiContextError, match="GIT_COMMIT"):
+        ci_context({"CI_SYSTEM": "jenkins"}, tmp_path)
+
+
+def test_branch_names_become_valid_image_tags():
+    assert docker_tag("feature/new model") == "feature-new-model"
+    assert docker_tag("v1.2.3") == "v1.2.3"
+
+
+# --- routing -------------------------------------------------------------------------
+
+RUNNERS = {"dev": "kubeflow", "staging": "vertex", "prod": "vertex", "test": "local",
+           "local": "local"}
+
+
+def plan_for(environ: dict, changed=None, requested=None):
+    config = load_config(ROOT)
+    ctx = ci_context(environ, ROOT)
+    return make_plan(config, ctx, pipeline="taxi", requested_env=requested, changed=changed,
+                     environ={}, runner_of=RUNNERS.get)
+
+
+@pytest.mark.parametrize("environ, env, approval", [
+    (jenkins_env(BRANCH_NAME="develop"), "dev", False),
+    (jenkins_env(BRANCH_NAME="main"), "staging", False),
+    (jenkins_env(BRANCH_NAME="v1.0.0", TAG_NAME="v1.0.0"), "prod", True),
+    (cloudbuild_env(TAG_NAME="v1.0.0"), "prod", True),
+])
+def test_routed_refs_run_every_stage_in_their_environment(environ, env, approval):
+    plan = plan_for(environ, changed=["framework/cli.py"])
+    assert (plan.env, plan.stages, plan.approval, plan.push) == (
+        env, ["test", "build", "compile", "deploy"], approval, True)
+
+
+def test_feature_branch_is_tested_and_built_but_not_deployed():
+    plan = plan_for(jenkins_env(BRANCH_NAME="feature/faster-transform"), changed=["a.py"])
+    assert plan.env is None
+    assert plan.stages == ["test", "build"]
+    assert "no route" in plan.why_env
+
+
+def test_tag_not_matching_a_route_is_not_deployed():
+    plan = plan_for(cloudbuild_env(TAG_NAME="experiment-3"), changed=["a.py"])
+    assert plan.env is None and "deploy" not in plan.stages
+
+
+def test_changes_only_in_skipped_paths_run_nothing():
+    plan = plan_for(jenkins_env(BRANCH_NAME="main"),
+                    changed=["docs/cicd.md", "notebooks/explore.ipynb", "README.md"])
+    assert plan.stages == []
+    assert "only skipped paths" in plan.reasons["deploy"]
+
+
+def test_one_code_change_among_docs_runs_everything():
+    plan = plan_for(jenkins_env(BRANCH_NAME="main"),
+                    changed=["docs/cicd.md", "pipelines/taxi/settings.yaml"])
+    assert plan.stages == ["test", "build", "compile", "deploy"]
+
+
+def test_unknown_changes_such_as_a_shallow_clone_skip_nothing():
+    assert plan_for(jenkins_env(BRANCH_NAME="main"), changed=None).stages[-1] == "deploy"
+
+
+def test_explicit_environment_overrides_the_route():
+    plan = plan_for(jenkins_env(BRANCH_NAME="feature/x"), changed=["a.py"], requested="dev")
+    assert plan.env == "dev" and plan.stages[-1] == "deploy"
+
+
+def test_environment_on_the_local_runner_has_nothing_to_deploy():
+    plan = plan_for(jenkins_env(BRANCH_NAME="feature/x"), changed=["a.py"], requested="test")
+    assert plan.stages == ["test", "build"]
+    assert "local runner" in plan.reasons["deploy"]
+
+
+def test_outside_ci_the_image_is_not_pushed_by_default(tmp_path):
+    config = load_config(ROOT)
+    ctx = ci_context(cloudbuild_env(BRANCH_NAME="develop", CI_SYSTEM="local"), ROOT)
+    plan = make_plan(config, ctx, pipeline="taxi", changed=None,
+                     environ={"MLOPS_ENV": "dev"}, runner_of=RUNNERS.get)
+    assert ctx.system == "local"
+    assert plan.env == "dev" and plan.push is False
+
+
+def test_a_route_without_branch_or_tag_is_rejected(tmp_path):
+    from framework.errors import UserError
+
+    (tmp_path / "ci.yaml").write_text("routes:\n  - env: dev\n")
+    with pytest.raises(UserError, match="exactly one of 'branch' or 'tag'"):
+        load_config(tmp_path)
+
+
+def test_an_unknown_key_in_ci_yaml_is_named(tmp_path):
+    from framework.errors import UserError
+
+    (tmp_path / "ci.yaml").write_text("routes: []\nskip_path: [docs/**]\n")
+    with pytest.raises(UserError, match="skip_path"):
+        load_config(tmp_path)
