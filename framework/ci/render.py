@@ -94,8 +94,8 @@ def _jenkins_stage(step: Step, config: CiConfig) -> list[str]:
     lines += ["    steps {", *_indent(steps, 8), "    }"]
     post = []
     if step.junit:
-        post += ["always {", f"    junit allowEmptyResults: true, testResults: {_groovy(step.junit)}",
-                 "}"]
+        report = _groovy(step.junit)
+        post += ["always {", f"    junit allowEmptyResults: true, testResults: {report}", "}"]
     if step.archive:
         post += ["success {",
                  f"    archiveArtifacts artifacts: {_groovy(step.archive)}, "

@@ -165,7 +165,8 @@ class Plan:
         return "\n".join(lines)
 
 
-def resolve_env(config: CiConfig, ctx, requested: Optional[str], environ) -> tuple[Optional[str], str]:
+def resolve_env(config: CiConfig, ctx, requested: Optional[str],
+                environ) -> tuple[Optional[str], str]:
     """--env, else $MLOPS_ENV, else the first route matching the branch or tag."""
     if requested and requested != "auto":
         return requested, "--env / TARGET_ENV"

@@ -39,12 +39,17 @@ def add_arguments(parser) -> None:
     p.add_argument("-m", "--marker", default=None,
                    help="pytest marker expression (default: test.marker in ci.yaml)")
     p.add_argument("-k", "--keyword", default=None, help="pytest -k expression")
+    p.add_argument("--lint", action="append", default=None, metavar="PATH",
+                   help="run ruff on PATH (repeatable; default: test.lint in ci.yaml)")
     p.add_argument("--no-lint", action="store_true", help="skip ruff")
-    p.add_argument("paths", nargs="*", help="test files or folders (default: test.paths in ci.yaml)")
+    p.add_argument("paths", nargs="*",
+                   help="test files or folders (default: test.paths in ci.yaml)")
 
-    p = sub.add_parser("build", help="build the pipeline image, tag it, push it, write the manifest")
+    p = sub.add_parser("build",
+                       help="build the pipeline image, tag it, push it, write the manifest")
     _stage_args(p)
-    p.add_argument("--manifest", default=MANIFEST_FILE, help=f"build manifest (default: {MANIFEST_FILE})")
+    p.add_argument("--manifest", default=MANIFEST_FILE,
+                   help=f"build manifest (default: {MANIFEST_FILE})")
     push = p.add_mutually_exclusive_group()
     push.add_argument("--push", dest="push", action="store_true", default=None,
                       help="push the image (default: in CI, when the commit has an environment)")
@@ -55,8 +60,10 @@ def add_arguments(parser) -> None:
     p = sub.add_parser("compile", help="compile for the environment's target and store the "
                        "result and the build manifest under the commit")
     _stage_args(p)
-    p.add_argument("--manifest", default=MANIFEST_FILE, help=f"build manifest (default: {MANIFEST_FILE})")
-    p.add_argument("--output", default=OUT, help=f"folder for the compiled pipeline (default: {OUT})")
+    p.add_argument("--manifest", default=MANIFEST_FILE,
+                   help=f"build manifest (default: {MANIFEST_FILE})")
+    p.add_argument("--output", default=OUT,
+                   help=f"folder for the compiled pipeline (default: {OUT})")
 
     p = sub.add_parser("deploy", help="deploy the commit's compiled pipeline to its environment")
     _stage_args(p)
@@ -130,7 +137,8 @@ def _test(args) -> int:
     result = run_tests(
         root, junit=args.junit, paths=args.paths or config.test.paths,
         marker=args.marker if args.marker is not None else config.test.marker,
-        keyword=args.keyword, lint=[] if args.no_lint else config.test.lint,
+        keyword=args.keyword,
+        lint=[] if args.no_lint else (args.lint or config.test.lint),
     )
     failed = [name for name in ("ruff", "pytest") if result[name] not in (None, 0)]
     if failed:

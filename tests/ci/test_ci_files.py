@@ -1,4 +1,4 @@
-"""The committed Jenkinsfile and cloudbuild.yaml: valid, generated, and running the same commands."""
+"""The committed Jenkinsfile and cloudbuild.yaml: valid, generated, running the same commands."""
 
 from __future__ import annotations
 

@@ -67,7 +67,8 @@ def test_outside_ci_the_context_comes_from_git(tmp_path):
     (repo / "a.txt").write_text("a")
     subprocess.run(git + ["add", "a.txt"], check=True)
     subprocess.run(git + ["commit", "-qm", "a"], check=True)
-    head = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
     ctx = ci_context({}, repo)
     assert (ctx.system, ctx.commit, ctx.branch, ctx.tag, ctx.build_id) == (
         "local", head, "feature/x", None, "local")

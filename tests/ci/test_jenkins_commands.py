@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from framework.ci.jenkins_job import JobSpec, pipeline_xml
-from tests.ci.jenkins_double import Job, JenkinsDouble
+from tests.ci.jenkins_double import JenkinsDouble, Job
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO = "https://git.example/mlops/portable-mlops.git"

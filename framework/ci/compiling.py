@@ -1,0 +1,48 @@
+"""The `compile` stage: compile for the environment's target with the build's image, then
+store the compiled pipeline, the build manifest and a record of both under the commit.
+
+The image comes only from the build manifest (`mlops ci build` wrote it), never from an
+edited file. The record (compiled.json) tells `deploy` which files to fetch.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from framework.ci import artifacts
+from framework.errors import UserError
+
+RECORD = "compiled.json"
+MANIFEST = "build-manifest.json"
+
+
+def compile_stage(ctx, settings, *, manifest_path: Path, output_dir: Path) -> dict:
+    from framework.ci.build_stage import read_manifest
+    from framework.production.release import resolve_release
+    from framework.runners import get_runner
+
+    manifest = read_manifest(manifest_path)
+    if manifest["commit"] != ctx.commit:
+        raise UserError(f"{manifest_path}: the build manifest is for commit "
+                        f"{manifest['commit'][:12]}, this build is {ctx.commit[:12]} "
+                        "(run `mlops ci build` for this commit)")
+    release = resolve_release(settings, manifest=manifest_path)
+    runner = get_runner(settings.runner, settings, release=release)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    compiled = runner.compile_checked(output_dir)
+    stored_manifest = output_dir / MANIFEST
+    if Path(manifest_path).resolve() != stored_manifest.resolve():
+        shutil.copyfile(manifest_path, stored_manifest)
+    where = artifacts.location(settings.ci.artifact_store, settings.pipeline.name, ctx.commit)
+    record = {
+        "pipeline": settings.pipeline.name, "env": settings.env, "runner": settings.runner,
+        "file": compiled.path.name, "manifest": MANIFEST, "image": manifest["image"],
+        "version": release.version, "commit": ctx.commit, "version_tag": ctx.version_tag,
+        "build_id": ctx.build_id, "ci_system": ctx.system, "store": where,
+    }
+    record_path = output_dir / RECORD
+    record_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    artifacts.put([compiled.path, stored_manifest, record_path], where)
+    return record
