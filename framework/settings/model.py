@@ -105,6 +105,11 @@ class ImageSection:
     # Where the project lives inside the image (user modules are read from here).
     workdir: str = "/app"
     base_image: str = safe(SAFE_IMAGE, default="python:3.11-slim", help="an image reference")
+    # Docker API the container runner and `ci build` use (default: $DOCKER_HOST, else the
+    # engine's default socket), e.g. unix:///tmp/podman.sock.
+    docker_host: Optional[str] = None
+    # Extra CA bundle (PEM) for pip inside image builds behind a TLS-inspecting proxy.
+    ca_bundle: Optional[str] = path_field(None)
 
 
 @dataclass
