@@ -13,6 +13,7 @@ come from git. Stages only ever read a `CiContext`:
     version_tag  the tag when there is one, else short_sha (what a release is called)
     system       "jenkins", "cloudbuild" or "local"
     base_commit  the commit to diff against to find changed paths, when known
+                 (Jenkins: GIT_PREVIOUS_SUCCESSFUL_COMMIT; anywhere: CI_BASE_COMMIT)
 """
 
 from __future__ import annotations
@@ -174,5 +175,6 @@ def ci_context(environ: Mapping[str, str] | None = None, root: Path | None = Non
         tag=values["tag"],
         build_id=values["build_id"] or "local",
         system=system,
-        base_commit=values["base_commit"],
+        # CI_BASE_COMMIT pins the diff base anywhere (a pull request's merge base, a test).
+        base_commit=_clean(environ.get("CI_BASE_COMMIT")) or values["base_commit"],
     )

@@ -141,6 +141,14 @@ def _test(args) -> int:
         lint=[] if args.no_lint else (args.lint or config.test.lint),
     )
     failed = [name for name in ("ruff", "pytest") if result[name] not in (None, 0)]
+    if not args.no_lint:
+        # The CI files are part of static analysis: a hand edit fails the build.
+        from framework.ci.render import drift
+
+        if drift(root, config):
+            print("Jenkinsfile / cloudbuild.yaml differ from `mlops ci render` "
+                  "(see `mlops ci verify`)")
+            failed.append("mlops ci verify")
     if failed:
         raise UserError(f"test stage failed: {' and '.join(failed)} (report: {result['junit']})")
     print(f"test stage passed (report: {result['junit']})")

@@ -34,6 +34,11 @@ def jenkins_env(**extra) -> dict:
     return env
 
 
+def local_dev(**extra) -> dict:
+    """A laptop run of HEAD with nothing changed, pinned to the dev environment."""
+    return {"CI_SYSTEM": "local", "CI_BASE_COMMIT": head(), "MLOPS_ENV": "dev", **extra}
+
+
 def mlops(*args: str, env: dict, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "framework", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
@@ -189,7 +194,7 @@ def test_build_stage_passes_context_push_and_ca_bundle_to_run_build(monkeypatch,
 def test_build_stage_outside_ci_does_not_push_unless_asked(monkeypatch, tmp_path):
     calls: list = []
     monkeypatch.setitem(sys.modules, "framework.ci.build", _fake_build_module(calls))
-    env = {"CI_SYSTEM": "local", "MLOPS_ENV": "dev"}
+    env = local_dev()
     assert _in_process(monkeypatch, env, "ci", "build", "--manifest",
                        str(tmp_path / "m.json")) == 0
     assert _in_process(monkeypatch, env, "ci", "build", "--push", "--manifest",
@@ -200,14 +205,14 @@ def test_build_stage_outside_ci_does_not_push_unless_asked(monkeypatch, tmp_path
 
 def test_missing_ca_bundle_is_a_clear_error(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "framework.ci.build", _fake_build_module([]))
-    code = _in_process(monkeypatch, {"CI_SYSTEM": "local", "MLOPS_ENV": "dev"}, "ci", "build",
+    code = _in_process(monkeypatch, local_dev(), "ci", "build",
                        "--ca-bundle", str(tmp_path / "nope.pem"))
     assert code == 2
     assert "no such file" in capsys.readouterr().err
 
 
 def test_compile_without_a_build_manifest_says_to_build_first(monkeypatch, tmp_path, capsys):
-    code = _in_process(monkeypatch, {"CI_SYSTEM": "local", "MLOPS_ENV": "dev"}, "ci", "compile",
+    code = _in_process(monkeypatch, local_dev(), "ci", "compile",
                        "--manifest", str(tmp_path / "missing.json"))
     assert code == 2
     assert "run `mlops ci build` first" in capsys.readouterr().err
@@ -215,8 +220,7 @@ def test_compile_without_a_build_manifest_says_to_build_first(monkeypatch, tmp_p
 
 def test_deploy_without_a_compiled_pipeline_in_the_store_says_to_compile(monkeypatch, tmp_path,
                                                                          capsys):
-    code = _in_process(monkeypatch, {"CI_SYSTEM": "local", "MLOPS_ENV": "dev",
-                                     "MLOPS_CI__ARTIFACT_STORE": str(tmp_path / "store")},
+    code = _in_process(monkeypatch, local_dev(MLOPS_CI__ARTIFACT_STORE=str(tmp_path / "store")),
                        "ci", "deploy")
     assert code == 2
     assert "run `mlops ci compile` for this commit first" in capsys.readouterr().err
