@@ -91,6 +91,9 @@ def _jenkins_stage(step: Step, config: CiConfig) -> list[str]:
     lines = [f"stage({_groovy(step.title)}) {{"]
     if step.routed_only:
         lines += _indent(_when_routed(config), 4)
+    # Per stage, not global: a global timeout would also cut short a pending approval.
+    minutes = config.jenkins.timeout_minutes
+    lines += ["    options {", f"        timeout(time: {minutes}, unit: 'MINUTES')", "    }"]
     lines += ["    steps {", *_indent(steps, 8), "    }"]
     post = []
     if step.junit:
@@ -153,7 +156,6 @@ def render_jenkinsfile(config: CiConfig) -> str:
         *_indent(params, 8),
         "    }",
         "    options {",
-        f"        timeout(time: {config.jenkins.timeout_minutes}, unit: 'MINUTES')",
         "        disableConcurrentBuilds()",
         "        buildDiscarder(logRotator(numToKeepStr: '30'))",
         "    }",
