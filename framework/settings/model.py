@@ -119,7 +119,12 @@ class KubeflowSection:
     experiment: str = "default"
     # Name of the variable holding a bearer token; never the token itself.
     token_env: str = "KFP_TOKEN"
+    # Runtime parameters the pipeline declares, with this environment's values.
     parameters: dict[str, str] = field(default_factory=dict)
+    # The pipeline's name on the server (default: pipeline.name); versions are release tags.
+    pipeline_name: Optional[str] = None
+    # Kubernetes service account the run's pods use (default: the server's).
+    service_account: Optional[str] = None
 
 
 @dataclass
