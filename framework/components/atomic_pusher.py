@@ -39,12 +39,43 @@ class AtomicPusherExecutor(pusher_executor.Executor):
         )
         base = destination.filesystem.base_directory
         fileio.makedirs(base)
-        version = int(time.time())
-        while fileio.exists(os.path.join(base, str(version))):
-            version += 1
-        serving_path = push_into(model_path, base, str(version))
+        serving_path = already_pushed(model_path, base)
+        if serving_path is None:
+            # An unchanged re-run re-blesses the same model: keep one version of it.
+            version = int(time.time())
+            while fileio.exists(os.path.join(base, str(version))):
+                version += 1
+            serving_path = push_into(model_path, base, str(version))
         io_utils.copy_dir(model_path, model_push.uri)
-        self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=str(version))
+        self._MarkPushed(model_push, pushed_destination=serving_path,
+                         pushed_version=os.path.basename(serving_path))
+
+
+def model_digest(path: str) -> str:
+    """sha256 over every file of a SavedModel folder (names and contents)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for root, _, files in sorted(fileio.walk(path)):
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            digest.update(os.path.relpath(full, path).encode() + b"\0")
+            with fileio.open(full, "rb") as handle:
+                digest.update(handle.read())
+    return digest.hexdigest()
+
+
+def already_pushed(model_path: str, base: str) -> str | None:
+    """The version folder under base holding exactly this model, if any."""
+    versions = [v for v in fileio.listdir(base) if v.rstrip("/").isdigit()]
+    if not versions:
+        return None
+    wanted = model_digest(model_path)
+    for version in sorted(versions, key=lambda v: int(v.rstrip("/")), reverse=True):
+        candidate = os.path.join(base, version.rstrip("/"))
+        if model_digest(candidate) == wanted:
+            return candidate
+    return None
 
 
 def push_into(model_path: str, base: str, version: str) -> str:

@@ -14,8 +14,10 @@ from typing import Any, Literal, Optional
 from framework.settings.schema import SAFE_IMAGE, SAFE_NAME, SAFE_TAG, safe
 
 
-def path_field(default: str | None = None, help: str = "") -> Any:
-    """A filesystem or gs:// location; relative paths resolve against the project root."""
+def path_field(default: Any = dataclasses.MISSING, help: str = "") -> Any:
+    """A filesystem or gs:// location; relative paths resolve against the project root.
+
+    Without a default the key is required."""
     return field(default=default, metadata={"path": True, "help": help})
 
 
@@ -29,6 +31,9 @@ class PipelineSection:
     serving_dir: str = path_field()
     # Input pattern below data_root; "{SPAN}" in it makes CsvExampleGen read spans.
     input_pattern: str = "*"
+    # With {SPAN}: train on the newest N spans (each run ingests the newest one);
+    # 0 = no window, Transform and Trainer take only what this run's ExampleGen read.
+    span_window: int = 0
 
 
 @dataclass
@@ -43,7 +48,7 @@ class MysqlSection:
 
 @dataclass
 class MetadataSection:
-    sqlite_path: Optional[str] = path_field()
+    sqlite_path: Optional[str] = path_field(None)
     mysql: Optional[MysqlSection] = None
 
 
@@ -191,6 +196,41 @@ class ReleaseSection:
 
 
 @dataclass
+class DriftSection:
+    enabled: bool = True
+    # TFDV comparators: L-infinity distance for categorical (string) features,
+    # Jensen-Shannon divergence for numeric ones; a feature drifts above its threshold.
+    default_threshold: float = 0.2
+    thresholds: dict[str, float] = field(default_factory=dict)
+    # Features compared; empty = every feature of the schema except the label.
+    features: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DecaySection:
+    enabled: bool = False
+    # Newly labelled rows (a CSV file, a folder of CSVs, or a span pattern under data_root
+    # when it contains {SPAN}): the serving model is scored on them.
+    labelled_data: Optional[str] = path_field(None)
+    metric: Literal["binary_accuracy", "auc"] = "binary_accuracy"
+    # Fires when (evaluation metric - metric on labelled data) > max_drop.
+    max_drop: float = 0.05
+
+
+@dataclass
+class CtSection:
+    """Continuous training: which triggers start the pipeline (see docs/continuous-training.md)."""
+
+    # A 5-field cron expression (minute hour day-of-month month day-of-week), or null.
+    schedule: Optional[str] = None
+    new_data: bool = True
+    drift: DriftSection = field(default_factory=DriftSection)
+    decay: DecaySection = field(default_factory=DecaySection)
+    # Decision history and the watch lock; default: <pipeline_root>/ct.
+    state_dir: Optional[str] = path_field(None)
+
+
+@dataclass
 class CiSection:
     # Where `mlops ci compile` stores the compiled pipeline and the build manifest, under
     # <artifact_store>/<pipeline>/<commit>/ (a folder or gs://).
@@ -214,6 +254,7 @@ class Settings:
     kubeflow: KubeflowSection = field(default_factory=KubeflowSection)
     vertex: VertexSection = field(default_factory=VertexSection)
     ci: CiSection = field(default_factory=CiSection)
+    ct: CtSection = field(default_factory=CtSection)
     release: ReleaseSection = field(default_factory=ReleaseSection)
     # Filled by the loader, not by YAML.
     env: str = field(default="local", metadata={"internal": True})
