@@ -91,3 +91,40 @@ def make_pipeline(settings, components: list):
         enable_cache=settings.enable_cache,
         beam_pipeline_args=beam_args(settings),
     )
+
+
+def span_range_config(settings):
+    """CsvExampleGen's range_config: the newest span when the input pattern has {SPAN}.
+
+    ExampleGen ingests one span per run (TFX rejects a RollingRange of more than one span
+    there); a window of several spans is built downstream by `span_window_examples`.
+    """
+    if "{SPAN}" not in settings.pipeline.input_pattern:
+        return None
+    from tfx import v1 as tfx
+
+    return tfx.proto.RangeConfig(rolling_range=tfx.proto.RollingRange(num_spans=1))
+
+
+def span_window_examples(settings, example_gen):
+    """(examples channel to train on, extra nodes): the newest `span_window` spans.
+
+    With a window, a SpanRangeStrategy resolver picks the newest N span artifacts that
+    ExampleGen produced in this and earlier runs (from ML-Metadata); without one, training
+    uses what this run's ExampleGen read.
+    """
+    window = settings.pipeline.span_window
+    if window <= 0 or "{SPAN}" not in settings.pipeline.input_pattern:
+        return example_gen.outputs["examples"], []
+    from tfx import v1 as tfx
+
+    resolver = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.SpanRangeStrategy,
+        config={"range_config": tfx.proto.RangeConfig(
+            rolling_range=tfx.proto.RollingRange(num_spans=window))},
+        examples=tfx.dsl.Channel(
+            type=tfx.types.standard_artifacts.Examples, producer_component_id=example_gen.id),
+    ).with_id("span_window_resolver")
+    # Resolve only after this run's ExampleGen registered the newest span.
+    resolver.add_upstream_node(example_gen)
+    return resolver.outputs["examples"], [resolver]

@@ -65,7 +65,13 @@ def create_pipeline(settings):
 
     from framework.components.atomic_pusher import AtomicPusher
     from framework.components.validation_gate import ValidationGate
-    from framework.pipeline_support import import_schema, make_pipeline, module_file
+    from framework.pipeline_support import (
+        import_schema,
+        make_pipeline,
+        module_file,
+        span_range_config,
+        span_window_examples,
+    )
 
     training = settings.training
     example_gen = tfx.components.CsvExampleGen(
@@ -81,7 +87,10 @@ def create_pipeline(settings):
                 ]
             )
         ),
+        range_config=span_range_config(settings),
     )
+    # The examples Transform and Trainer learn from: this run's span, or a window of spans.
+    train_examples, window_nodes = span_window_examples(settings, example_gen)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema = import_schema(settings, SCHEMA_DIR)
     example_validator = tfx.components.ExampleValidator(
@@ -90,7 +99,7 @@ def create_pipeline(settings):
     gate = ValidationGate(anomalies=example_validator.outputs["anomalies"])
 
     transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"],
+        examples=train_examples,
         schema=schema.outputs["result"],
         module_file=module_file(settings, HERE / "preprocessing.py"),
     )
@@ -101,7 +110,8 @@ def create_pipeline(settings):
         "learning_rate": training.learning_rate,
         "batch_size": training.batch_size,
     }
-    components = [example_gen, statistics_gen, schema, example_validator, gate, transform]
+    components = [example_gen, *window_nodes, statistics_gen, schema, example_validator, gate,
+                  transform]
     trainer_args = {}
     if training.tuner.enabled:
         tuner = tfx.components.Tuner(

@@ -1,0 +1,137 @@
+"""Decay: how the serving model scores on newly labelled rows, against its own evaluation.
+
+The label and how to read it come from the Evaluator's eval_config in ML-Metadata (label
+key, the signature that scores serialized examples, the preprocessing signature that turns
+raw columns into the label), so nothing here knows about taxis.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import re
+from typing import Optional
+
+from framework.lineage import Graph, TrainingRecord, props
+
+BATCH = 2048
+
+
+def labelled_files(spec: str) -> list[str]:
+    """A CSV file, a folder of CSVs, a glob, or a pattern with {SPAN} (newest span wins)."""
+    if "{SPAN}" in spec:
+        regex = re.compile(re.escape(spec).replace(re.escape("{SPAN}"), r"(\d+)"))
+        best: dict[int, list[str]] = {}
+        for path in glob.glob(spec.replace("{SPAN}", "*")):
+            match = regex.fullmatch(path)
+            if match:
+                best.setdefault(int(match.group(1)), []).append(path)
+        return sorted(best[max(best)]) if best else []
+    if os.path.isdir(spec):
+        return sorted(glob.glob(os.path.join(spec, "*.csv")))
+    return sorted(glob.glob(spec))
+
+
+def _eval_config(graph: Graph, record: TrainingRecord) -> dict:
+    evaluator = graph.producer(record.evaluation)
+    config = props(evaluator).get("eval_config") if evaluator is not None else None
+    return json.loads(config) if config else {}
+
+
+def _schema_types(schema_uri: Optional[str]) -> dict[str, int]:
+    from framework.ct.drift import _load_schema
+
+    schema = _load_schema(schema_uri)
+    return {f.name: f.type for f in schema.feature}
+
+
+def _examples(frame, types: dict[str, int]) -> list[bytes]:
+    """Rows as serialized tf.Examples; empty cells are left out, as CsvExampleGen does."""
+    import math
+
+    import tensorflow as tf
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    out = []
+    columns = [c for c in frame.columns if c in types]
+    for row in frame[columns].itertuples(index=False, name=None):
+        feature = {}
+        for name, value in zip(columns, row):
+            if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+                continue
+            kind = types[name]
+            if kind == schema_pb2.INT:
+                feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(float(value))]))
+            elif kind == schema_pb2.FLOAT:
+                feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
+            else:
+                feature[name] = tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[str(value).encode()]))
+        out.append(tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString())
+    return out
+
+
+def _model_path(record: TrainingRecord) -> str:
+    destination = props(record.pushed).get("pushed_destination")
+    if destination and os.path.exists(os.path.join(destination, "saved_model.pb")):
+        return destination
+    return os.path.join(record.model.uri, "Format-Serving")
+
+
+def score_serving_model(graph: Graph, record: TrainingRecord, spec: str,
+                        metric: str) -> Optional[dict]:
+    """{metric, value, evaluation, rows, files, model} or None when there are no rows."""
+    import numpy as np
+    import pandas as pd
+    import tensorflow as tf
+
+    from framework.errors import UserError
+    from framework.outcome import _evaluation_metrics
+
+    files = labelled_files(spec)
+    if not files:
+        return None
+    frame = pd.concat([pd.read_csv(f, dtype=str, keep_default_na=False) for f in files],
+                      ignore_index=True)
+    if frame.empty:
+        return None
+    if record.evaluation is None:
+        raise UserError("the serving model has no Evaluator output in ML-Metadata to compare with")
+    evaluation = _evaluation_metrics(record.evaluation.uri)
+    if metric not in evaluation:
+        raise UserError(f"metric '{metric}' is not in the serving model's evaluation "
+                        f"(has: {', '.join(sorted(evaluation)) or 'none'})")
+    config = _eval_config(graph, record)
+    spec0 = (config.get("model_specs") or [{}])[0]
+    label_key = spec0.get("label_key", "label")
+    signature = spec0.get("signature_name", "serving_default")
+    preprocess = (spec0.get("preprocessing_function_names") or [None])[0]
+
+    types = _schema_types(record.schema.uri if record.schema is not None else None)
+    serialized = _examples(frame, types)
+    model = tf.saved_model.load(_model_path(record))
+    predict = model.signatures[signature]
+    labels, scores = [], []
+    for start in range(0, len(serialized), BATCH):
+        batch = tf.constant(serialized[start:start + BATCH])
+        if preprocess:
+            label = model.signatures[preprocess](examples=batch)[label_key]
+        else:
+            label = tf.io.parse_example(batch, {label_key: tf.io.FixedLenFeature([], tf.float32)})[
+                label_key]
+        output = predict(examples=batch)
+        score = next(iter(output.values())) if "outputs" not in output else output["outputs"]
+        labels.append(np.asarray(label, dtype=float).reshape(-1))
+        scores.append(np.asarray(score, dtype=float).reshape(-1))
+    y, p = np.concatenate(labels), np.concatenate(scores)
+    if metric == "auc":
+        from sklearn.metrics import roc_auc_score
+
+        value = float(roc_auc_score(y, p)) if len(set(y)) > 1 else float("nan")
+    else:
+        value = float(np.mean((p > 0.5) == (y > 0.5)))
+    return {"metric": metric, "value": round(value, 4),
+            "evaluation": round(float(evaluation[metric]), 4), "rows": int(len(y)),
+            "label_rate": round(float(np.mean(y > 0.5)), 4), "files": files,
+            "model_version": props(record.pushed).get("pushed_version")}
