@@ -18,7 +18,8 @@ RECORD = "compiled.json"
 MANIFEST = "build-manifest.json"
 
 
-def compile_stage(ctx, settings, *, manifest_path: Path, output_dir: Path) -> dict:
+def compile_stage(ctx, settings, *, manifest_path: Path, output_dir: Path,
+                  ignore: tuple[str, ...] = ()) -> dict:
     from framework.ci.build_stage import read_manifest
     from framework.production.release import resolve_release
     from framework.runners import get_runner
@@ -29,7 +30,7 @@ def compile_stage(ctx, settings, *, manifest_path: Path, output_dir: Path) -> di
                         f"{manifest['commit'][:12]}, this build is {ctx.commit[:12]} "
                         "(run `mlops ci build` for this commit)")
     release = resolve_release(settings, manifest=manifest_path)
-    runner = get_runner(settings.runner, settings, release=release)
+    runner = get_runner(settings.runner, settings, release=release, ignore=ignore)
     output_dir.mkdir(parents=True, exist_ok=True)
     compiled = runner.compile_checked(output_dir)
     stored_manifest = output_dir / MANIFEST

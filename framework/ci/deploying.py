@@ -12,7 +12,8 @@ from framework.ci.compiling import RECORD
 from framework.errors import UserError
 
 
-def deploy_stage(ctx, settings, *, work_dir: Path, run: bool, wait: bool) -> dict:
+def deploy_stage(ctx, settings, *, work_dir: Path, run: bool, wait: bool,
+                 poll_seconds: float = 10.0) -> dict:
     from framework.production.release import resolve_release
     from framework.runners import get_runner
 
@@ -25,7 +26,7 @@ def deploy_stage(ctx, settings, *, work_dir: Path, run: bool, wait: bool) -> dic
     package = artifacts.get(where, record["file"], work_dir)
     manifest = artifacts.get(where, record["manifest"], work_dir)
     release = resolve_release(settings, manifest=manifest)
-    runner = get_runner(settings.runner, settings, release=release)
+    runner = get_runner(settings.runner, settings, release=release, poll_seconds=poll_seconds)
     timeout = settings.ci.wait_timeout_minutes * 60 if wait else None
     outcome = runner.deploy(package=str(package), run=run, wait=wait, timeout=timeout)
     result = {

@@ -75,6 +75,8 @@ class CiConfig:
     pipeline: str = "taxi"
     routes: list[Route] = field(default_factory=list)
     skip_paths: list[str] = field(default_factory=list)
+    # Pre-flight rules (`mlops check`) that `mlops ci compile` lets pass, per environment.
+    preflight_ignore: dict[str, list[str]] = field(default_factory=dict)
     test: TestConfig = field(default_factory=TestConfig)
     jenkins: JenkinsConfig = field(default_factory=JenkinsConfig)
     cloudbuild: CloudBuildConfig = field(default_factory=CloudBuildConfig)

@@ -64,6 +64,8 @@ def add_arguments(parser) -> None:
                    help=f"build manifest (default: {MANIFEST_FILE})")
     p.add_argument("--output", default=OUT,
                    help=f"folder for the compiled pipeline (default: {OUT})")
+    p.add_argument("--ignore", action="append", metavar="RULE[,RULE]", default=None,
+                   help="let these pre-flight rules pass (added to preflight_ignore in ci.yaml)")
 
     p = sub.add_parser("deploy", help="deploy the commit's compiled pipeline to its environment")
     _stage_args(p)
@@ -71,6 +73,8 @@ def add_arguments(parser) -> None:
                    help="also start a run (default: ci.run_after_deploy in settings)")
     p.add_argument("--wait", action="store_true", default=None,
                    help="wait for that run to finish and fail when it fails")
+    p.add_argument("--poll", type=float, default=10.0, metavar="S",
+                   help="with --wait: seconds between state checks (default 10)")
 
     p = sub.add_parser("render", help="write Jenkinsfile and cloudbuild.yaml from the stage list")
     p.add_argument("--triggers", action="store_true",
@@ -181,13 +185,15 @@ def _build(args) -> int:
 
 def _compile(args) -> int:
     from framework.ci.compiling import compile_stage
+    from framework.preflight import parse_ignore
 
-    root, ctx, _config, pipeline, plan = _prepare(args)
+    root, ctx, config, pipeline, plan = _prepare(args)
     if _skipped(plan, "compile"):
         return 0
     settings = _settings_for(pipeline, plan)
+    ignore = parse_ignore([*config.preflight_ignore.get(plan.env, []), *(args.ignore or [])])
     record = compile_stage(ctx, settings, manifest_path=_abs(root, args.manifest),
-                           output_dir=_abs(root, args.output))
+                           output_dir=_abs(root, args.output), ignore=tuple(ignore))
     print(f"compiled {record['file']} for {record['runner']} ({record['env']}); "
           f"stored in {record['store']}")
     return 0
@@ -203,7 +209,8 @@ def _deploy(args) -> int:
     settings = _settings_for(pipeline, plan)
     run = settings.ci.run_after_deploy if args.run is None else args.run
     wait = run if args.wait is None else args.wait
-    result = deploy_stage(ctx, settings, work_dir=_abs(root, OUT) / "deploy", run=run, wait=wait)
+    result = deploy_stage(ctx, settings, work_dir=_abs(root, OUT) / "deploy", run=run, wait=wait,
+                          poll_seconds=args.poll)
     print(f"deployed {pipeline} {ctx.version_tag} to {plan.env}: {result.get('summary', result)}")
     return 0
 
