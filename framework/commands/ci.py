@@ -55,7 +55,8 @@ def add_arguments(parser) -> None:
                       help="push the image (default: in CI, when the commit has an environment)")
     push.add_argument("--no-push", dest="push", action="store_false")
     p.add_argument("--ca-bundle", default=None,
-                   help="extra CA bundle for a TLS-inspecting proxy (default: $CI_CA_BUNDLE)")
+                   help="extra CA bundle for a TLS-inspecting proxy (default: $CI_CA_BUNDLE, "
+                   "else image.ca_bundle in settings, else $PIP_CERT)")
 
     p = sub.add_parser("compile", help="compile for the environment's target and store the "
                        "result and the build manifest under the commit")
@@ -175,8 +176,10 @@ def _build(args) -> int:
         return 0
     settings = _settings_for(pipeline, plan)
     push = plan.push if args.push is None else args.push
-    manifest = build_stage(ctx, settings, push=push,
-                           ca_bundle=args.ca_bundle or os.environ.get("CI_CA_BUNDLE") or None,
+    # The same order as image builds elsewhere, with the CI-wide variable first.
+    ca_bundle = (args.ca_bundle or os.environ.get("CI_CA_BUNDLE")
+                 or getattr(settings.image, "ca_bundle", None) or os.environ.get("PIP_CERT"))
+    manifest = build_stage(ctx, settings, push=push, ca_bundle=ca_bundle or None,
                            manifest_path=str(_abs(root, args.manifest)))
     print(f"image {manifest['image']} ({'pushed' if push else 'not pushed'}); "
           f"manifest {args.manifest}")
