@@ -33,9 +33,8 @@ def bootstrap(target: Path, root: Path) -> bool:
         return False
     venv.EnvBuilder(with_pip=True, clear=False).create(target)
     pip = [str(target / "bin" / "python"), "-m", "pip"]
-    cmd = [*pip, "install", "--ignore-requires-python", "-e", ".[test]"]
-    if (root / "constraints.txt").exists():
-        cmd[4:4] = ["-c", "constraints.txt"]
+    pins = ["-c", "constraints.txt"] if (root / "constraints.txt").exists() else []
+    cmd = [*pip, "install", "--ignore-requires-python", *pins, "-e", ".[test]"]
     print(" ".join(cmd), flush=True)
     subprocess.run(cmd, cwd=root, check=True)
     stamp.write_text(digest)
