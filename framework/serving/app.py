@@ -44,6 +44,7 @@ _PATH = re.compile(
     r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
     r"(?P<tail>:predict|/metadata)?$"
 )
+SPARE_MODELS = 2  # loaded models kept after they leave the routing
 AUTO_ROLLBACK_BY = "mlops serve (automatic rollback policy)"
 
 
@@ -90,6 +91,7 @@ class PredictionService:
         self._stop = threading.Event()
         self._watcher: Optional[threading.Thread] = None
         self._seen_file: Optional[tuple] = None
+        self._spare: dict[str, LoadedModel] = {}
 
     # -- following the registry -------------------------------------------------------------
 
@@ -99,26 +101,35 @@ class PredictionService:
             self._seen_file = self._file_signature()
             state = self.registry.read()
             current = self.routing
-            if state.revision == current.revision and current.models:
-                return current
             wanted = [v for v in (state.production, state.canary if state.canary_percent else
                                   None, state.last_good) if v]
             models = {}
             for version in dict.fromkeys(wanted):
-                existing = current.models.get(version)
-                if isinstance(existing, LoadedModel):
-                    models[version] = existing
-                    continue
                 path = state.versions.get(version, {}).get("path") or os.path.join(
                     self.registry.serving_dir, version)
+                existing = current.models.get(version) or self._spare.pop(version, None)
+                if isinstance(existing, LoadedModel) and existing.path == path:
+                    models[version] = existing
+                    continue
                 started = time.monotonic()
                 models[version] = load_version(version, path)
                 if isinstance(models[version], LoadFailure):
                     log.error("version %s failed to load: %s", version, models[version].error)
                 else:
                     log.info("loaded version %s in %.1f s", version, time.monotonic() - started)
+            # Keep a couple of models that just left the routing: a canary sent out again
+            # after a rollback then switches without a reload.
+            for version, model in current.models.items():
+                if version not in models and isinstance(model, LoadedModel):
+                    self._spare[version] = model
+            while len(self._spare) > SPARE_MODELS:
+                self._spare.pop(next(iter(self._spare)))
             routing = Routing(state.revision, state.traffic(), state.production,
                               state.canary if state.canary_percent else None, models)
+            if routing.canary != current.canary:
+                with self._trip_lock:  # a new canary is judged afresh
+                    self._window_for = None
+                    self._tripped.discard(routing.canary)
             self.routing = routing  # the switch: one reference assignment
             if routing.traffic != current.traffic:
                 log.info("traffic now %s (registry revision %s)",

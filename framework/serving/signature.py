@@ -218,8 +218,9 @@ def format_response(outputs: dict[str, np.ndarray], form: str) -> dict:
     return {"predictions": [{k: columns[k][i] for k in columns} for i in range(size)]}
 
 
-_TF_DTYPE_NAMES = {"string": "DT_STRING", "bool": "DT_BOOL", "half": "DT_HALF",
-                   "double": "DT_DOUBLE"}
+# TensorFlow's DataType enum names where they differ from DT_<numpy name>.
+_TF_DTYPE_NAMES = {"float32": "DT_FLOAT", "float64": "DT_DOUBLE", "float16": "DT_HALF",
+                   "half": "DT_HALF", "double": "DT_DOUBLE"}
 
 
 def signature_def_json(signature: Signature) -> dict:
