@@ -43,6 +43,23 @@ class ProductionRunner(Runner):
         self.findings = run_preflight(self.target_settings, self.name, self.build_pipeline())
         return self.findings
 
+    def check_settings(self):
+        """Only the settings rules: what deploy --package can still check (no pipeline)."""
+        from framework.preflight import check_settings, raise_on_errors
+
+        self.findings = check_settings(self.target_settings, self.name)
+        raise_on_errors(self.findings, self.ignore, printer=self.printer)
+
+    def package_or_compile(self, package, out_dir):
+        """A compiled file: the one given (settings re-checked), or compiled now."""
+        from framework.production.compile import load_compiled
+        from framework.runners.kubeflow import default_out_dir
+
+        if package:
+            self.check_settings()
+            return load_compiled(self.name, package)
+        return self.compile_checked(out_dir or default_out_dir(self.settings))
+
     def compile(self, out_dir: str) -> str:
         """Pre-flight check (stops on errors not ignored), then write the target's file."""
         return str(self.compile_checked(out_dir).path)

@@ -12,17 +12,10 @@ class KubeflowRunner(ProductionRunner):
         """Upload the pipeline (first time) or a version named with the release's tag."""
         from framework.production.kfp_deploy import deploy_to_kfp
 
-        compiled = self._package(package, out_dir)
+        compiled = self.package_or_compile(package, out_dir)
         return deploy_to_kfp(self.target_settings, compiled, self.release.version, run=run,
                              wait=wait, timeout=timeout, printer=self.printer,
                              poll_seconds=self.options.get("poll_seconds", 10.0))
-
-    def _package(self, package, out_dir):
-        from framework.production.compile import load_compiled
-
-        if package:
-            return load_compiled(self.name, package)
-        return self.compile_checked(out_dir or default_out_dir(self.settings))
 
 
 def default_out_dir(settings) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from framework.production.target import ProductionRunner
-from framework.runners.kubeflow import default_out_dir
 
 
 class VertexRunner(ProductionRunner):
@@ -11,13 +10,9 @@ class VertexRunner(ProductionRunner):
 
     def deploy(self, *, package=None, out_dir=None, run=False, wait=False, timeout=None):
         """Build the PipelineJob (always) and submit it with `run` (then wait with `wait`)."""
-        from framework.production.compile import load_compiled
         from framework.production.vertex_submit import submit_to_vertex
 
-        if package:
-            compiled = load_compiled(self.name, package)
-        else:
-            compiled = self.compile_checked(out_dir or default_out_dir(self.settings))
+        compiled = self.package_or_compile(package, out_dir)
         return submit_to_vertex(self.target_settings, compiled, self.release.version, run=run,
                                 wait=wait, timeout=timeout, printer=self.printer,
                                 poll_seconds=self.options.get("poll_seconds", 10.0))

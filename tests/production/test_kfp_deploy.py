@@ -1,0 +1,128 @@
+"""`mlops deploy --target kubeflow` against the local KFP v2beta1 double (see conftest)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.production.conftest import ROOT, TAG, ContractError, parse_model
+
+SECRET = "kfp-test-token-5be1c0de"
+
+
+@pytest.fixture
+def deploy(kfp_server, compiled_kubeflow, monkeypatch, capsys):
+    """Run `mlops deploy --target kubeflow --env dev --package <compiled>` in this process."""
+    from framework.cli import main
+
+    for name in [n for n in __import__("os").environ if n.startswith("MLOPS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("MLOPS_PROJECT_ROOT", str(ROOT))
+    monkeypatch.setenv("MLOPS_KUBEFLOW__HOST", kfp_server.url)
+    monkeypatch.setenv("KFP_TOKEN", SECRET)
+
+    def call(*extra: str, tag: str = TAG):
+        capsys.readouterr()
+        code = main(["deploy", "--target", "kubeflow", "--env", "dev", "--tag", tag,
+                     "--package", str(compiled_kubeflow.compiled.path),
+                     "--ignore", "resolver,importer-path", "--poll", "0.02", *extra])
+        out = capsys.readouterr()
+        return code, out.out + out.err
+
+    return call
+
+
+def _uploads(state):
+    return [(kind, name) for kind, name, _ in state.uploads]
+
+
+def test_first_deploy_creates_experiment_pipeline_and_tagged_version(deploy, kfp_server):
+    code, output = deploy()
+    state = kfp_server.state
+    assert code == 0, output
+    assert [e.display_name for e in state.experiments.values()] == ["taxi-dev"]
+    assert [p.display_name for p in state.pipelines.values()] == ["taxi"]
+    assert _uploads(state) == [("pipeline", "taxi"), ("version", TAG)]
+    [versions] = state.versions.values()
+    assert versions[-1].display_name == TAG
+    assert versions[-1].pipeline_spec["pipelineInfo"]["name"] == "taxi"
+    assert "created: experiment taxi-dev, pipeline taxi, version " + TAG in output
+    assert not state.runs
+
+
+def test_a_new_tag_adds_a_version_to_the_same_pipeline(deploy, kfp_server):
+    assert deploy()[0] == 0
+    code, output = deploy(tag="v1.1.0")
+    assert code == 0, output
+    assert len(kfp_server.state.pipelines) == 1
+    [versions] = kfp_server.state.versions.values()
+    assert [v.display_name for v in versions] == ["taxi", TAG, "v1.1.0"]
+    assert "created: version v1.1.0" in output
+
+
+def test_the_same_tag_twice_creates_nothing(deploy, kfp_server):
+    assert deploy()[0] == 0
+    before = list(kfp_server.state.uploads)
+    code, output = deploy()
+    assert code == 0, output
+    assert kfp_server.state.uploads == before
+    assert "already deployed" in output and "created: nothing new" in output
+
+
+def test_run_starts_the_tagged_version_in_the_experiment(deploy, kfp_server):
+    code, output = deploy("--run")
+    state = kfp_server.state
+    assert code == 0, output
+    [body] = state.run_bodies
+    [experiment] = state.experiments.values()
+    [versions] = state.versions.values()
+    assert body["experiment_id"] == experiment.experiment_id
+    assert body["pipeline_version_reference"] == {
+        "pipeline_id": versions[-1].pipeline_id,
+        "pipeline_version_id": versions[-1].pipeline_version_id}
+    assert body["display_name"].startswith(f"taxi-{TAG}-")
+    assert body["runtime_config"].get("parameters") in (None, {})
+    assert "started in experiment taxi-dev" in output
+
+
+def test_wait_for_a_run_that_succeeds_exits_zero(deploy, kfp_server):
+    code, output = deploy("--run", "--wait", "--timeout", "30")
+    assert code == 0, output
+    assert "RUNNING" in output and output.rstrip().endswith("SUCCEEDED")
+
+
+def test_wait_for_a_run_that_fails_exits_non_zero_with_state_and_error(deploy, kfp_server):
+    kfp_server.state.run_states = ["RUNNING", "FAILED"]
+    kfp_server.state.run_error = "Trainer: OOMKilled (exit code 137)"
+    code, output = deploy("--run", "--wait", "--timeout", "30")
+    assert code == 4
+    assert "ended FAILED: Trainer: OOMKilled (exit code 137)" in output
+    assert "Traceback" not in output
+
+
+def test_wait_that_times_out_exits_non_zero_and_says_the_run_goes_on(deploy, kfp_server):
+    kfp_server.state.run_states = ["RUNNING"]
+    code, output = deploy("--run", "--wait", "--timeout", "0.3")
+    assert code == 5
+    assert "still RUNNING after 0.3 s" in output and "keeps running" in output
+
+
+def test_the_token_is_sent_as_bearer_and_never_printed(deploy, kfp_server):
+    kfp_server.state.run_states = ["FAILED"]
+    kfp_server.state.run_error = "boom"
+    code, output = deploy("--run", "--wait")
+    assert code == 4
+    assert set(kfp_server.state.authorization) == {f"Bearer {SECRET}"}
+    assert SECRET not in output
+
+
+def test_an_unreachable_host_is_one_line(deploy, monkeypatch):
+    monkeypatch.setenv("MLOPS_KUBEFLOW__HOST", "http://127.0.0.1:9")
+    code, output = deploy()
+    assert code == 2
+    assert output.strip().startswith("error: cannot reach Kubeflow Pipelines at http://127.0.0.1:9")
+    assert "Traceback" not in output and SECRET not in output
+
+
+def test_the_double_rejects_fields_the_api_does_not_have():
+    with pytest.raises(ContractError, match="no field"):
+        parse_model({"experiment_id": "e", "pipeline_name": "x"}, "V2beta1Run")
