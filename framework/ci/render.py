@@ -111,13 +111,15 @@ def _jenkins_stage(step: Step, config: CiConfig) -> list[str]:
 
 def _approval_stage(step: Step, config: CiConfig) -> list[str]:
     hours = config.jenkins.approval_timeout_hours
+    submitter = (f", submitter: {_groovy(config.jenkins.approvers)}"
+                 if config.jenkins.approvers else "")
     return [
         f"stage({_groovy('Approve ' + step.title.lower())}) {{",
         *_indent(_when_approval(config), 4),
         "    steps {",
         f"        timeout(time: {hours}, unit: 'HOURS') {{",
         "            input message: \"Deploy ${params.PIPELINE} at ${env.GIT_COMMIT} to "
-        "production?\", ok: 'Deploy'",
+        f"production?\", ok: 'Deploy'{submitter}",
         "        }",
         "    }",
         "}",

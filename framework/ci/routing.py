@@ -58,6 +58,9 @@ class JenkinsCredentials:
 class JenkinsConfig:
     timeout_minutes: int = 120
     approval_timeout_hours: int = 24
+    # Jenkins users or groups allowed to approve (input `submitter`); empty: anyone with
+    # Job/Build permission.
+    approvers: Optional[str] = None
     credentials: JenkinsCredentials = field(default_factory=JenkinsCredentials)
 
 
