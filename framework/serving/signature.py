@@ -150,7 +150,7 @@ def _rows(instances: Any, signature: Signature, single) -> dict[str, np.ndarray]
         raise RequestError("'instances' must be a non-empty list of examples")
     columns: dict[str, list] = {name: [] for name in signature.inputs}
     for i, instance in enumerate(instances):
-        if single is not None and not isinstance(instance, dict):
+        if single is not None and (not isinstance(instance, dict) or set(instance) == {"b64"}):
             instance = {single: instance}
         if not isinstance(instance, dict):
             raise RequestError(f"instances[{i}]: expected an object of named inputs, "

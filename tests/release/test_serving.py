@@ -123,6 +123,31 @@ def test_predicts_rows_and_columns_with_the_pipeline_model(served):
     assert by_version.json()["predictions"][0] == pytest.approx(predictions[0], abs=1e-5)
 
 
+def test_from_examples_signature_takes_serialized_tf_examples_as_b64(served):
+    import base64
+
+    import tensorflow as tf
+
+    server, registry = served
+    reset(registry, server)
+    feature = {}
+    for name, value in INSTANCE.items():
+        if isinstance(value, str):
+            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+        elif isinstance(value, int):
+            feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+        else:
+            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+    example = tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+    with requests.Session() as s:
+        raw = predict(s, server, {"instances": [INSTANCE]})
+        serialized = predict(s, server, {"signature_name": "from_examples", "instances": [
+            {"b64": base64.b64encode(example).decode()}]})
+    assert serialized.status_code == 200, serialized.text
+    assert serialized.json()["predictions"][0] == pytest.approx(raw.json()["predictions"][0],
+                                                                abs=1e-5)
+
+
 def test_status_and_metadata_follow_tf_serving(served):
     server, registry = served
     reset(registry, server)
