@@ -142,7 +142,6 @@ def test_done_when_all_four_stages_run_in_order_on_a_clean_clone(kfp, tmp_path):
     url, state = kfp
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
-    (clone / "tests" / "smoke").mkdir(parents=True)
     env = develop_build_env(
         clone, url, tmp_path / "store", MLOPS_IMAGE__BASE_IMAGE=base,
         MLOPS_IMAGE__REPOSITORY="localhost/portable-mlops-ci-e2e",
@@ -151,7 +150,7 @@ def test_done_when_all_four_stages_run_in_order_on_a_clean_clone(kfp, tmp_path):
     # A tiny selection keeps the test stage short; the stage is otherwise the real one.
     smoke = clone / "tests" / "ci" / "test_context_and_routing.py"
     steps = [
-        ("test", ["--junit", str(tmp_path / "junit.xml"), str(smoke)]),
+        ("test", ["--junit", str(tmp_path / "junit.xml"), "--lint", "framework/ci", str(smoke)]),
         ("build", ["--no-push"]),
         ("compile", []),
         ("deploy", ["--run", "--wait", "--poll", "0.1"]),
