@@ -22,7 +22,12 @@ def build_stage(ctx, settings, *, push: bool, ca_bundle: str | None, manifest_pa
 
     if ca_bundle and not Path(ca_bundle).is_file():
         raise UserError(f"--ca-bundle {ca_bundle}: no such file")
-    module = importlib.import_module(BUILD_MODULE)
+    try:
+        module = importlib.import_module(BUILD_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name != BUILD_MODULE:
+            raise
+        raise UserError(f"no image build here ({BUILD_MODULE} is missing)") from None
     Path(manifest_path).parent.mkdir(parents=True, exist_ok=True)
     repository = settings.image.repository or ""
     if push:
