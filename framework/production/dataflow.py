@@ -50,7 +50,8 @@ def check_beam_args(args: list[str]) -> list[str]:
         options = po.PipelineOptions(args)
         runner = options.view_as(po.StandardOptions).runner
         if runner == "DataflowRunner":
-            problems += [f"Dataflow: {e.strip()}" for e in _validate(options, PipelineOptionsValidator)]
+            errors = _validate(options, PipelineOptionsValidator)
+            problems += [f"Dataflow: {e.strip()}" for e in errors]
             worker = options.view_as(po.WorkerOptions)
             setup = options.view_as(po.SetupOptions)
             if not (worker.sdk_container_image or setup.setup_file or setup.requirements_file

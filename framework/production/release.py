@@ -55,7 +55,8 @@ def read_manifest(path: str | Path) -> dict:
     except FileNotFoundError:
         raise UserError(f"{path}: build manifest not found (written by `mlops ci build`)") from None
     except json.JSONDecodeError as exc:
-        raise UserError(f"{path}: not a JSON build manifest ({exc.msg} at line {exc.lineno})") from None
+        raise UserError(
+            f"{path}: not a JSON build manifest ({exc.msg} at line {exc.lineno})") from None
     if not isinstance(data, dict) or not isinstance(data.get("image"), str):
         raise UserError(f"{path}: a build manifest needs an \"image\" key with the full reference")
     return data

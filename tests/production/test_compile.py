@@ -155,4 +155,5 @@ def test_manifest_sets_image_and_version(tmp_path):
     release = resolve_release(settings, manifest=manifest)
     assert release.image == "europe-west4-docker.pkg.dev/p/mlops/taxi:9a8b7c6"
     assert release.version == "v1.4.0" and release.commit == "9a8b7c6d5e4f"
-    assert dataclasses.replace(release, tag=None).image == "europe-west4-docker.pkg.dev/p/mlops/taxi"
+    untagged = dataclasses.replace(release, tag=None)
+    assert untagged.image == "europe-west4-docker.pkg.dev/p/mlops/taxi"
