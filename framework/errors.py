@@ -17,6 +17,12 @@ class ValidationGateError(UserError):
     exit_code = 3
 
 
+class DataError(UserError):
+    """An input data file is unreadable as CSV; found before the run starts."""
+
+    exit_code = 3
+
+
 class RunFailedError(UserError):
     """A pipeline run failed; the message names the component and the cause."""
 

@@ -82,3 +82,22 @@ def output_artifacts(store, execution_id: int, type_name: Optional[str] = None):
         return artifacts
     types = {t.id: t.name for t in store.get_artifact_types()}
     return [a for a in artifacts if types.get(a.type_id) == type_name]
+
+
+def cancel_orphaned_executions(store, pipeline: str) -> int:
+    """Mark executions left RUNNING by a killed run as CANCELED; returns how many.
+
+    Only called while holding the run lock, so no other run can own a RUNNING execution.
+    """
+    from ml_metadata.proto import metadata_store_pb2
+
+    context = store.get_context_by_type_and_name("pipeline", pipeline)
+    if context is None:
+        return 0
+    orphans = [e for e in store.get_executions_by_context(context.id)
+               if e.last_known_state == metadata_store_pb2.Execution.RUNNING]
+    for execution in orphans:
+        execution.last_known_state = metadata_store_pb2.Execution.CANCELED
+    if orphans:
+        store.put_executions(orphans)
+    return len(orphans)

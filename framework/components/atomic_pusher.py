@@ -4,8 +4,9 @@ TFX's Pusher copies files straight into `<serving_dir>/<version>`; a crash half-
 partial model that a model server polling the folder may load. Here the copy goes to
 `<serving_dir>/.tmp-<version>-<pid>` and is renamed into place only when complete, so the
 serving folder holds whole models or nothing new. A failed push removes its temporary folder
-and leaves the serving folder exactly as it was. Imported only when a pipeline is built. (On gs:// a rename is a copy and delete,
+and leaves the serving folder exactly as it was. (On gs:// a rename is a copy and delete,
 which is not atomic; model servers there should watch for saved_model.pb, written last.)
+Imports TFX at module level: only imported when a pipeline is built.
 """
 
 from __future__ import annotations

@@ -98,20 +98,38 @@ class LocalRunner(Runner):
         return base / f"{run_id.replace(':', '-')}.log"
 
     def run(self, progress=None) -> RunResult:
+        from framework.data_checks import check_local_inputs
         from framework.progress import ConsoleProgress
 
         progress = progress or ConsoleProgress()
+        rows = check_local_inputs(self.settings)
+        if rows:
+            progress.message(f"input data: {rows} rows checked under {self.settings.pipeline.data_root}")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         run_id = datetime.datetime.now().isoformat()
         log_file = self._log_file(run_id)
         started = time.monotonic()
         lock_target = self.settings.metadata.sqlite_path or self.settings.pipeline.pipeline_root
-        with metadata_lock(lock_target, progress), quiet_logs(log_file, progress):
-            result = self._run(run_id, progress)
+        with metadata_lock(lock_target, progress):
+            self._cancel_orphans(progress)
+            with quiet_logs(log_file, progress):
+                result = self._run(run_id, progress)
         result.seconds = time.monotonic() - started
         if not result.succeeded and log_file is not None:
             result.error = f"{result.error} (full log: {log_file})"
         return result
+
+    def _cancel_orphans(self, progress) -> None:
+        from framework.metadata import cancel_orphaned_executions, open_store
+
+        if not self.settings.metadata.sqlite_path or not os.path.exists(
+            self.settings.metadata.sqlite_path
+        ):
+            return
+        with open_store(self.settings) as store:
+            count = cancel_orphaned_executions(store, self.settings.pipeline.name)
+        if count:
+            progress.message(f"marked {count} execution(s) left running by an interrupted run as canceled")
 
     def _compile(self, run_id: str):
         from tfx.dsl.compiler import compiler, constants

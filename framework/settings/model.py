@@ -34,6 +34,8 @@ class PipelineSection:
     # With {SPAN}: train on the newest N spans (each run ingests the newest one);
     # 0 = no window, Transform and Trainer take only what this run's ExampleGen read.
     span_window: int = 0
+    # Local CSV inputs are checked before a run starts; a longer line is rejected as corrupt.
+    max_line_bytes: int = 65536
 
 
 @dataclass

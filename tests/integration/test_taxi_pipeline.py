@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import mlops, taxi_csv, workspace_env
+from tests.conftest import mlops, taxi_csv
 
 pytestmark = pytest.mark.integration
 
@@ -103,55 +103,4 @@ def test_no_cache_runs_every_component_again(taxi_run):
     assert pipeline.enable_cache is False
 
 
-def _bad_data_run(tmp_path, mutate):
-    """Run on 400 sample rows changed by `mutate(header, rows)`; return (run, serving dir)."""
-    with open(taxi_csv(), newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        rows = [row for _, row in zip(range(400), reader)]
-    header, rows = mutate(header, rows)
-    data = tmp_path / "data"
-    data.mkdir()
-    with open(data / "data.csv", "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    serving = tmp_path / "serving"
-    (serving / "1000").mkdir(parents=True)
-    (serving / "1000" / "saved_model.pb").write_bytes(b"the model being served")
-    env = workspace_env(tmp_path, MLOPS_PIPELINE__DATA_ROOT=str(data))
-    run = mlops("run", "--pipeline", "taxi", env=env, json_out=tmp_path / "run.json")
-    return run, serving, env
-
-
-def _assert_stopped_by_validation(run, serving, env, column):
-    assert run.returncode == 3, run.output[-2000:]
-    error_lines = [line for line in run.stderr.splitlines() if line.startswith("error:")]
-    assert len(error_lines) == 1
-    assert "stopped before Transform and Trainer" in error_lines[0]
-    assert f"column '{column}'" in error_lines[0]
-    assert [p.name for p in serving.iterdir()] == ["1000"]
-    assert (serving / "1000" / "saved_model.pb").read_bytes() == b"the model being served"
-    states = _executions(env, run.result["run_id"])
-    assert states["ValidationGate"] == "failed"
-    assert "Transform" not in states and "Trainer" not in states and "Pusher" not in states
-
-
-def test_wrong_typed_column_stops_at_validation_and_pushes_nothing(tmp_path):
-    def fare_as_text(header, rows):
-        index = header.index("fare")
-        for row in rows:
-            row[index] = "twelve dollars"
-        return header, rows
-
-    run, serving, env = _bad_data_run(tmp_path, fare_as_text)
-    _assert_stopped_by_validation(run, serving, env, "fare")
-
-
-def test_missing_column_stops_at_validation_and_pushes_nothing(tmp_path):
-    def drop_trip_miles(header, rows):
-        index = header.index("trip_miles")
-        return header[:index] + header[index + 1:], [r[:index] + r[index + 1:] for r in rows]
-
-    run, serving, env = _bad_data_run(tmp_path, drop_trip_miles)
-    _assert_stopped_by_validation(run, serving, env, "trip_miles")
+# Bad data (wrong type, missing column and the rest) is covered in tests/reliability/.

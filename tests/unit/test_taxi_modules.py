@@ -43,10 +43,9 @@ def raw_batch():
 
 def test_preprocessing_fn_scales_buckets_and_builds_vocabularies(raw_batch):
     import numpy as np
+    import preprocessing
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import dataset_metadata
-
-    import preprocessing
 
     schema, spec, rows = raw_batch
     with tft_beam.Context(temp_dir=tempfile.mkdtemp()):
@@ -67,11 +66,10 @@ def test_preprocessing_fn_scales_buckets_and_builds_vocabularies(raw_batch):
 
 
 def test_model_builds_and_trains_a_step():
-    import numpy as np
-    import tensorflow as tf
-
     import features
     import model
+    import numpy as np
+    import tensorflow as tf
 
     keras_model = model.build_keras_model([8, 4], 0.01)
     batch = 16
