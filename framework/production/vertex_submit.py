@@ -16,6 +16,8 @@ from framework.errors import RunFailedError, UserError
 from framework.production.kfp_deploy import DeployOutcome, DeployTimeoutError
 
 SUCCEEDED = "PIPELINE_STATE_SUCCEEDED"
+NO_CREDENTIALS = ("no Google Cloud credentials: run `gcloud auth application-default login`, "
+                  "or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file")
 FINAL_STATES = {SUCCEEDED, "PIPELINE_STATE_FAILED", "PIPELINE_STATE_CANCELLED"}
 
 
@@ -49,6 +51,7 @@ def job_fields(settings, compiled, version: Optional[str]) -> dict:
 
 def submit_to_vertex(settings, compiled, version: Optional[str], *, run=False, wait=False,
                      timeout=None, printer=print, poll_seconds=10.0) -> DeployOutcome:
+    from google.auth.exceptions import DefaultCredentialsError
     from google.cloud import aiplatform
 
     vertex = settings.vertex
@@ -60,6 +63,8 @@ def submit_to_vertex(settings, compiled, version: Optional[str], *, run=False, w
         job = aiplatform.PipelineJob(**fields)
     except ValueError as exc:  # e.g. a parameter the template does not declare
         raise UserError(f"Vertex AI rejects the job: {str(exc).splitlines()[0]}") from None
+    except DefaultCredentialsError:
+        raise UserError(NO_CREDENTIALS) from None
     outcome = DeployOutcome("vertex", version=version)
     if not run:
         printer(f"PipelineJob {fields['job_id']} is ready for {vertex.project}/{vertex.region} "
@@ -68,6 +73,8 @@ def submit_to_vertex(settings, compiled, version: Optional[str], *, run=False, w
         return outcome
     try:
         job.submit(service_account=vertex.service_account)
+    except DefaultCredentialsError:
+        raise UserError(NO_CREDENTIALS) from None
     except Exception as exc:  # google.api_core errors: one line, never the credentials
         raise UserError(f"Vertex AI refused the PipelineJob: {type(exc).__name__}: "
                         f"{str(exc).splitlines()[0][:300]}") from None

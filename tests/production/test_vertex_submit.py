@@ -143,3 +143,17 @@ def test_the_real_pipelinejob_class_accepts_the_compiled_json(compiled_vertex):
     tasks = dict(resource.pipeline_spec["root"]["dag"]["tasks"])
     assert set(tasks) == set(spec["root"]["dag"]["tasks"])
     assert all(dict(t["cachingOptions"]).get("enableCache") is False for t in tasks.values())
+
+
+def test_missing_google_credentials_is_one_line(vertex, monkeypatch):
+    from google.auth.exceptions import DefaultCredentialsError
+    from google.cloud import aiplatform
+
+    def no_credentials(**kwargs):
+        raise DefaultCredentialsError("Your default credentials were not found.")
+
+    monkeypatch.setattr(aiplatform, "PipelineJob", no_credentials)
+    code, output, _ = vertex("--run")
+    assert code == 2
+    assert output.strip().startswith("error: no Google Cloud credentials: run `gcloud auth")
+    assert "Traceback" not in output
