@@ -70,7 +70,10 @@ def resolve_release(settings, *, image: str | None = None, tag: str | None = Non
         repository, image_tag = split_image(_check(data["image"], SAFE_IMAGE, "reference",
                                                    str(manifest)))
         commit = data.get("commit") if isinstance(data.get("commit"), str) else None
-        version = data.get("tag") if isinstance(data.get("tag"), str) else None
+        # "tag" (or "version_tag", as `mlops ci build` writes it): a release tag, when the
+        # build was for one; otherwise the image's own tag, else the commit.
+        version = next((data[k] for k in ("tag", "version_tag") if isinstance(data.get(k), str)
+                        and data[k]), None)
         version = version or image_tag or commit
         if version:
             _check(version, SAFE_TAG, "tag", str(manifest))

@@ -157,3 +157,17 @@ def test_manifest_sets_image_and_version(tmp_path):
     assert release.version == "v1.4.0" and release.commit == "9a8b7c6d5e4f"
     untagged = dataclasses.replace(release, tag=None)
     assert untagged.image == "europe-west4-docker.pkg.dev/p/mlops/taxi"
+
+
+def test_manifest_from_ci_build_uses_version_tag_or_the_image_tag(tmp_path):
+    from framework.production.release import resolve_release
+    from framework.settings import load_settings
+
+    settings = load_settings("taxi", "dev", environ=clean_environ())
+    manifest = tmp_path / "build.json"
+    manifest.write_text(json.dumps({"image": "r.example/mlops/taxi:c0ffee1", "commit": "c0ffee1",
+                                    "version_tag": None}))
+    assert resolve_release(settings, manifest=manifest).version == "c0ffee1"
+    manifest.write_text(json.dumps({"image": "r.example/mlops/taxi:c0ffee1", "commit": "c0ffee1",
+                                    "version_tag": "v2.0.0"}))
+    assert resolve_release(settings, manifest=manifest).version == "v2.0.0"
