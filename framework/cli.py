@@ -23,8 +23,16 @@ def _command_modules():
             yield importlib.import_module(f"framework.commands.{info.name}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (no usage dump) and exit 2."""
+
+    def error(self, message: str):
+        print(f"error: {self.prog}: {message} (see '{self.prog} --help')", file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mlops",
         description="Run one TFX pipeline on a laptop, in a container, on Kubeflow or Vertex AI.",
     )
