@@ -1,0 +1,161 @@
+"""The benchmark script's parts that can be checked without a pipeline run.
+
+No timing is asserted: these check what is measured and how it is reported.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import proc_measure  # noqa: E402
+import results_report  # noqa: E402
+import run as bench_run  # noqa: E402
+import scale_data  # noqa: E402
+import tfx_template  # noqa: E402
+
+
+def _installed_template() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("tfx")
+    return Path(list(spec.submodule_search_locations)[0]) / "experimental" / "templates" / "taxi"
+
+
+def test_template_copy_gets_every_component_switched_on_and_installed_file_untouched():
+    pipeline_py = _installed_template() / "pipeline" / "pipeline.py"
+    before = pipeline_py.read_text()
+    enabled = tfx_template.enable_all_components(before)
+    assert "# components.append(" in before
+    assert "# components.append(" not in enabled
+    # CsvExampleGen, StatisticsGen, SchemaGen (both branches), ExampleValidator, Transform,
+    # Trainer, resolver, Evaluator, Pusher.
+    assert enabled.count("components.append(") == 10
+    assert pipeline_py.read_text() == before
+
+
+def test_template_steps_and_output_dir_are_set_in_the_copy():
+    configs = (_installed_template() / "pipeline" / "configs.py").read_text()
+    changed = tfx_template.set_steps(configs, 77, 9)
+    assert "\nTRAIN_NUM_STEPS = 77\n" in changed and "\nEVAL_NUM_STEPS = 9\n" in changed
+    runner = (_installed_template() / "local_runner.py").read_text()
+    assert "OUTPUT_DIR = '/tmp/x'" in tfx_template.set_output_dir(runner, "/tmp/x")
+
+
+def test_changed_template_is_refused_rather_than_run_half_enabled():
+    with pytest.raises(RuntimeError, match="pipeline.py changed"):
+        tfx_template.enable_all_components("components = []\n")
+    with pytest.raises(RuntimeError, match="configs.py changed"):
+        tfx_template.set_steps("TRAIN_NUM_STEPS = 5\n", 1, 1)
+
+
+def test_template_component_seconds_come_from_running_and_finished_lines():
+    log = ("[     1.00] INFO:absl:Component CsvExampleGen is running.\n"
+           "[     4.50] INFO:absl:Component CsvExampleGen is finished.\n"
+           "[     4.60] INFO:absl:Component Trainer is running.\n"
+           "[    10.60] INFO:absl:Component Trainer is finished.\n"
+           "[    10.70] INFO:absl:Component Pusher is running.\n")  # never finished
+    seconds = tfx_template.component_seconds(proc_measure.stamped_lines(log))
+    assert seconds == {"CsvExampleGen": 3.5, "Trainer": 6.0}
+
+
+def test_measure_sees_child_memory_exit_code_and_stamps_output(tmp_path):
+    code = ("import sys\nblock = bytearray(300 * 2**20)\nblock[::4096] = b'x' * len(block[::4096])\n"
+            "print('allocated', flush=True)\nsys.exit(3)\n")
+    log = tmp_path / "child.log"
+    m = proc_measure.measure([sys.executable, "-c", code], log_path=str(log), interval=0.02)
+    assert m.returncode == 3 and not m.ok
+    assert m.peak_single_rss_mb >= 300
+    [(_, line)] = list(proc_measure.stamped_lines(log.read_text()))
+    assert line == "allocated"
+
+
+def test_measure_adds_up_memory_of_the_whole_process_tree(tmp_path):
+    # Two grandchildren of 150 MB each, alive at the same time: the tree figure sees both.
+    child = ("import time\nb = bytearray(150 * 2**20)\nb[::4096] = b'x' * len(b[::4096])\n"
+             "time.sleep(1.5)\n")
+    parent = (f"import subprocess, sys\nc = {child!r}\n"
+              "ps = [subprocess.Popen([sys.executable, '-c', c]) for _ in range(2)]\n"
+              "[p.wait() for p in ps]\n")
+    m = proc_measure.measure([sys.executable, "-c", parent], interval=0.05)
+    assert m.ok
+    assert m.peak_tree_rss_mb >= 300
+    assert m.peak_single_rss_mb < 300  # one process never held both blocks
+
+
+def test_measure_kills_a_run_past_its_timeout():
+    m = proc_measure.measure([sys.executable, "-c", "import time; time.sleep(60)"], timeout=0.5)
+    assert m.returncode != 0 and m.extra.get("timed_out")
+
+
+def test_growth_exponent_is_one_for_linear_time_and_lower_with_fixed_costs():
+    linear = results_report.growth_exponent([(1000, 2.0), (10000, 20.0), (100000, 200.0)])
+    assert linear == {"overall": 1.0, "largest_step": 1.0}
+    fixed = results_report.growth_exponent([(1000, 101.0), (10000, 110.0), (100000, 200.0)])
+    assert fixed["largest_step"] < 0.3 and fixed["overall"] < fixed["largest_step"]
+    assert results_report.growth_exponent([(1000, 1.0)]) == {"overall": None, "largest_step": None}
+
+
+def _scale(mode, seconds, peak_mb, ok=True):
+    return {"rows": 1_500_000, "mode": mode, "ok": ok, "seconds": seconds, "peak_rss_mb": peak_mb}
+
+
+def test_goals_report_pass_fail_and_not_measured():
+    results = {
+        "cold": {"median_ratio": 1.2},
+        "rerun": {"median_ratio": 0.1},
+        "scale": {"modes": {"in_memory": [_scale("in_memory", 500, 5000)],
+                            "multi_processing": [_scale("multi_processing", 700, 3000)]},
+                  "growth": {"in_memory": {"largest_step": 0.8}}},
+        "startup": None,
+    }
+    verdicts = {g["goal"]: g["verdict"] for g in results_report.evaluate_goals(results)}
+    assert verdicts["cold run vs TFX template (median of per-pair ratios)"] == "FAIL"
+    assert verdicts["unchanged re-run vs cold run (median ratio)"] == "PASS"
+    assert verdicts["1.5M rows, DirectRunner in_memory"] == "PASS"
+    assert verdicts["1.5M rows, DirectRunner multi_processing"] == "FAIL"
+    assert verdicts["`mlops --help` start-up (median)"] == "not measured"
+    growth = "time vs rows, multi_processing (exponent between the two largest sizes)"
+    assert verdicts[growth] == "not measured"
+
+
+def test_goal_at_1_5m_rows_is_not_measured_when_the_curve_stops_short():
+    small = {"rows": 50_000, "mode": "in_memory", "ok": True, "seconds": 60, "peak_rss_mb": 900}
+    results = {"scale": {"modes": {"in_memory": [small]}, "growth": {}}}
+    [row] = [g for g in results_report.evaluate_goals(results) if g["goal"].startswith("1.5M")]
+    assert row["verdict"] == "not measured" and "50,000" in row["measured"]
+
+
+def test_resampled_data_has_the_sample_header_and_the_asked_rows(tmp_path):
+    out = tmp_path / "data.csv"
+    scale_data.resample(out, 250, seed=1)
+    header = scale_data.sample_csv().read_text().splitlines()[0]
+    lines = out.read_text().splitlines()
+    assert lines[0] == header and scale_data.count_rows(out) == 250
+
+
+def test_markdown_has_a_goal_table_and_every_measured_section():
+    pair = {"pair": 1, "order": "ours then template", "ratio": 0.9,
+            "ours": {"seconds": 90.0, "peak_rss_mb": 1500, "components": {"Trainer": 30.0}},
+            "template": {"seconds": 100.0, "peak_rss_mb": 1200, "components": {"Trainer": 40.0}}}
+    results = {
+        "meta": {"date": "d", "mode": "quick", "command": "c", "train_steps": 1, "eval_steps": 1,
+                 "machine": {"cores": 2, "memory_gb": 8, "cpu": "x", "load_average_at_start": []},
+                 "versions": {"python": "3", "tfx": "1", "tensorflow": "2", "apache-beam": "2"}},
+        "cold": bench_run.Bench._cold_summary([pair]),
+        "rerun": {"runs": [], "median_ratio": None},
+        "startup": {"runs": [0.5], "median_seconds": 0.5, "peak_rss_mb": 20},
+        "serving": {"skipped": "Not measured: no service"},
+        "errors": [],
+    }
+    results["goals"] = results_report.evaluate_goals(results)
+    text = results_report.render_markdown(results)
+    assert "| cold run vs TFX template (median of per-pair ratios) | <= 1.0 | 0.90 | PASS |" in text
+    assert "| Trainer | 30.0 | 40.0 |" in text
+    assert "| outside components | 60.0 | 60.0 |" in text
+    assert "Not measured: no service" in text
