@@ -61,9 +61,25 @@ def compiled_kubeflow(tmp_path_factory) -> CompiledTarget:
 
 @pytest.fixture(scope="session")
 def compiled_vertex(tmp_path_factory) -> CompiledTarget:
-    """taxi compiled for Vertex AI (env staging), once per session."""
-    runner = target_runner("vertex", "staging")
-    return CompiledTarget(runner, runner.compile_checked(tmp_path_factory.mktemp("vertex")))
+    """taxi compiled for Vertex AI (env staging) by `mlops compile`, once per session."""
+    import contextlib
+    import io
+    import os
+    from unittest import mock
+
+    from framework.cli import main
+    from framework.production.compile import load_compiled
+
+    out = tmp_path_factory.mktemp("vertex")
+    stdout = io.StringIO()
+    with mock.patch.dict(os.environ, clean_environ(), clear=True), \
+            contextlib.redirect_stdout(stdout):
+        code = main(["compile", "--target", "vertex", "--env", "staging", "--tag", TAG,
+                     "--out", str(out)])
+    assert code == 0, stdout.getvalue()
+    path = out / "taxi-vertex.json"
+    assert f"compiled taxi for vertex: {path}" in stdout.getvalue()
+    return CompiledTarget(target_runner("vertex", "staging"), load_compiled("vertex", path))
 
 
 # --------------------------------------------------------------------------- KFP double
