@@ -76,9 +76,22 @@ class ProductionRunner(Runner):
         raise NotImplementedError
 
     def run(self, progress=None) -> RunResult:
-        """Deploy, start a run and wait for it: what `mlops run --runner <target>` does."""
+        """Deploy, start a run and wait for it: what `mlops run --runner <target>` does.
+
+        A run that ends in another state than succeeded is a RunResult with succeeded=False
+        (as on the local runner); options `package`, `out_dir` and `timeout` are honoured.
+        """
+        from framework.errors import RunFailedError
+
         started = time.monotonic()
-        outcome = self.deploy(run=True, wait=True, timeout=self.options.get("timeout"))
+        try:
+            outcome = self.deploy(package=self.options.get("package"),
+                                  out_dir=self.options.get("out_dir"), run=True, wait=True,
+                                  timeout=self.options.get("timeout"))
+        except RunFailedError as exc:
+            return RunResult(pipeline=self.settings.pipeline.name, run_id="", runner=self.name,
+                             succeeded=False, seconds=time.monotonic() - started,
+                             error=str(exc))
         return RunResult(
             pipeline=self.settings.pipeline.name, run_id=outcome.run_id or "", runner=self.name,
             succeeded=outcome.state_ok, seconds=time.monotonic() - started, error=outcome.error)

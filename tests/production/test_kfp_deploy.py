@@ -126,3 +126,33 @@ def test_an_unreachable_host_is_one_line(deploy, monkeypatch):
 def test_the_double_rejects_fields_the_api_does_not_have():
     with pytest.raises(ContractError, match="no field"):
         parse_model({"experiment_id": "e", "pipeline_name": "x"}, "V2beta1Run")
+
+
+def test_wait_without_run_is_refused_in_one_line(deploy, kfp_server):
+    code, output = deploy("--wait")
+    assert code == 2
+    assert output.strip() == "error: --wait needs --run (there is no run to wait for)"
+    assert kfp_server.state.requests == []
+
+
+@pytest.mark.parametrize("states, succeeded", [(["RUNNING", "SUCCEEDED"], True),
+                                               (["FAILED"], False)])
+def test_runner_run_deploys_runs_and_reports(kfp_server, compiled_kubeflow, states, succeeded):
+    from framework.production.release import resolve_release
+    from framework.runners import get_runner
+    from framework.settings import load_settings
+    from tests.production.conftest import clean_environ
+
+    kfp_server.state.run_states = states
+    kfp_server.state.run_error = "Evaluator failed"
+    settings = load_settings("taxi", "dev", environ=clean_environ(
+        MLOPS_KUBEFLOW__HOST=kfp_server.url))
+    runner = get_runner("kubeflow", settings, release=resolve_release(settings, tag=TAG),
+                        ignore=("resolver", "importer-path"), printer=lambda *_: None,
+                        package=str(compiled_kubeflow.compiled.path), poll_seconds=0.01)
+    result = runner.run()
+    assert result.runner == "kubeflow" and result.succeeded is succeeded
+    if succeeded:
+        assert result.run_id in kfp_server.state.runs
+    else:
+        assert "ended FAILED: Evaluator failed" in result.error
