@@ -92,7 +92,8 @@ def set_label_rate(frame, rate: float, rng) -> None:
     if target > current:
         candidates = np.flatnonzero(has_fare & ~positive)
         chosen = rng.choice(candidates, size=target - current, replace=False)
-        tips[chosen] = np.round(fare[chosen] * (BIG_TIP_SHARE + 0.05 + 0.2 * rng.random(len(chosen))), 2)
+        share = BIG_TIP_SHARE + 0.05 + 0.2 * rng.random(len(chosen))
+        tips[chosen] = np.round(fare[chosen] * share, 2)
     elif target < current:
         chosen = rng.choice(np.flatnonzero(positive), size=current - target, replace=False)
         tips[chosen] = 0.0
@@ -171,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             categories[feature] = (value, float(share))
         except ValueError:
-            raise SystemExit(f"error: --new-category expects FEATURE=VALUE:SHARE, got {spec!r}")
+            raise SystemExit(
+                f"error: --new-category expects FEATURE=VALUE:SHARE, got {spec!r}") from None
     if args.label_rate is not None and not 0 <= args.label_rate <= 1:
         raise SystemExit("error: --label-rate must be between 0 and 1")
     path = generate_span(

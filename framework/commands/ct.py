@@ -85,7 +85,7 @@ def _print(decision) -> None:
 
 def _run(settings, args) -> int:
     from framework.ct import EXIT_FIRED, EXIT_NONE_FIRED
-    from framework.ct.loop import run_once
+    from framework.ct.loop import format_run, run_once
     from framework.errors import RunFailedError
 
     decision = run_once(settings, runner_name=args.runner, force=args.force,
@@ -93,7 +93,7 @@ def _run(settings, args) -> int:
     _write_json(args.json, decision)
     if decision.action != "run":
         return EXIT_NONE_FIRED
-    _print(decision)
+    print(format_run(decision))
     if not decision.run.get("succeeded"):
         raise RunFailedError(decision.run.get("error") or "the run failed")
     return EXIT_FIRED
@@ -101,16 +101,13 @@ def _run(settings, args) -> int:
 
 def _watch(settings, args) -> int:
     from framework.ct import EXIT_FIRED, EXIT_NONE_FIRED
-    from framework.ct.loop import watch
+    from framework.ct.loop import format_run, watch
 
     def announce(decision):
         _print(decision)
 
     decisions = watch(settings, args.interval, args.max_iterations, runner_name=args.runner,
-                      announce=announce)
-    for decision in decisions:
-        if decision.action == "run":
-            _print(decision)
+                      announce=announce, on_run=lambda d: print(format_run(d), flush=True))
     return EXIT_FIRED if any(d.action == "run" for d in decisions) else EXIT_NONE_FIRED
 
 

@@ -16,9 +16,9 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import json
 
+    from framework.ct.quiet import quiet_libraries
     from framework.lineage import Graph, format_lineage, model_lineage
     from framework.metadata import open_store
-    from framework.ct.quiet import quiet_libraries
     from framework.settings import load_settings
 
     quiet_libraries()

@@ -99,7 +99,7 @@ def parse(expression: str) -> Cron:
             f"key 'ct.schedule': expected a cron expression of 5 fields "
             f"(minute hour day-of-month month day-of-week), got {expression!r}")
     sets = []
-    for part, (name, low, high, names) in zip(parts, FIELDS):
+    for part, (name, low, high, names) in zip(parts, FIELDS, strict=True):
         try:
             sets.append(_field(part, name, low, high, names))
         except (ValueError, TypeError) as exc:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import glob
 import json
 import os
-import re
 from typing import Optional
 
 from framework.lineage import Graph, TrainingRecord, props
@@ -19,9 +18,12 @@ BATCH = 2048
 
 
 def labelled_files(spec: str) -> list[str]:
-    """A CSV file, a folder of CSVs, a glob, or a pattern with {SPAN} (newest span wins)."""
+    """A CSV file, a folder (CSVs at any depth), a glob, or a pattern with {SPAN}
+    (the newest span wins)."""
     if "{SPAN}" in spec:
-        regex = re.compile(re.escape(spec).replace(re.escape("{SPAN}"), r"(\d+)"))
+        from framework.ct.events import input_regex
+
+        regex = input_regex(spec)
         best: dict[int, list[str]] = {}
         for path in glob.glob(spec.replace("{SPAN}", "*")):
             match = regex.fullmatch(path)
@@ -29,7 +31,7 @@ def labelled_files(spec: str) -> list[str]:
                 best.setdefault(int(match.group(1)), []).append(path)
         return sorted(best[max(best)]) if best else []
     if os.path.isdir(spec):
-        return sorted(glob.glob(os.path.join(spec, "*.csv")))
+        return sorted(glob.glob(os.path.join(spec, "**", "*.csv"), recursive=True))
     return sorted(glob.glob(spec))
 
 
@@ -57,14 +59,16 @@ def _examples(frame, types: dict[str, int]) -> list[bytes]:
     columns = [c for c in frame.columns if c in types]
     for row in frame[columns].itertuples(index=False, name=None):
         feature = {}
-        for name, value in zip(columns, row):
+        for name, value in zip(columns, row, strict=True):
             if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
                 continue
             kind = types[name]
             if kind == schema_pb2.INT:
-                feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(float(value))]))
+                feature[name] = tf.train.Feature(
+                    int64_list=tf.train.Int64List(value=[int(float(value))]))
             elif kind == schema_pb2.FLOAT:
-                feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[float(value)]))
+                feature[name] = tf.train.Feature(
+                    float_list=tf.train.FloatList(value=[float(value)]))
             else:
                 feature[name] = tf.train.Feature(
                     bytes_list=tf.train.BytesList(value=[str(value).encode()]))

@@ -66,7 +66,9 @@ def span_statistics(location: str):
 
 
 def configure(schema, settings) -> dict[str, tuple[str, float]]:
-    """Set a drift comparator on each compared feature; returns feature -> (statistic, threshold)."""
+    """Set a drift comparator on each compared feature.
+
+    Returns feature -> (statistic, threshold)."""
     from tensorflow_metadata.proto.v0 import schema_pb2
 
     drift = settings.ct.drift

@@ -16,6 +16,7 @@ from typing import Optional
 
 from framework.ct.triggers import TriggerResult
 
+
 def parse_message(event: dict) -> dict:
     """{bucket, name, event_type} from a GCS notification delivered by Pub/Sub.
 

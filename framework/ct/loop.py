@@ -101,6 +101,7 @@ def run_once(settings, *, command: str = "run", runner_name: Optional[str] = Non
 def watch(settings, interval: float, max_iterations: Optional[int] = None, *,
           runner_name: Optional[str] = None, runner_options: Optional[dict] = None,
           announce: Callable[[Decision], None] = lambda d: None,
+          on_run: Callable[[Decision], None] = lambda d: None,
           sleep: Callable[[float], None] = time.sleep) -> list[Decision]:
     """run_once every `interval` seconds; a failed run is recorded and the loop goes on."""
     from framework.errors import UserError
@@ -110,8 +111,11 @@ def watch(settings, interval: float, max_iterations: Optional[int] = None, *,
     while max_iterations is None or iteration < max_iterations:
         iteration += 1
         try:
-            decisions.append(run_once(settings, command="watch", runner_name=runner_name,
-                                      runner_options=runner_options, announce=announce))
+            decision = run_once(settings, command="watch", runner_name=runner_name,
+                                runner_options=runner_options, announce=announce)
+            decisions.append(decision)
+            if decision.action == "run":
+                on_run(decision)
         except UserError as exc:  # the run failed; already recorded
             print(f"run failed: {exc}", flush=True)
         if max_iterations is None or iteration < max_iterations:
@@ -138,18 +142,19 @@ def format_decision(decision: Decision, verbose: bool = True) -> str:
     if decision.action == "skipped":
         lines.append(f"  skipped: {decision.reason}")
     elif decision.action == "run":
-        run = decision.run or {}
-        if run:
-            state = "succeeded" if run.get("succeeded") else f"FAILED: {run.get('error')}"
-            lines.append(f"  run {run.get('run_id', '?')} on {run.get('runner')}: {state}"
-                         + (f", pushed {run['pushed_model']}" if run.get("pushed_model") else ""))
-        else:
-            lines.append("  starting a run")
+        lines.append(format_run(decision) if decision.run else "  starting a run")
     elif decision.fired:
         lines.append(f"  fired: {', '.join(decision.fired)}")
     else:
         lines.append("  nothing fired")
     return "\n".join(lines)
+
+
+def format_run(decision: Decision) -> str:
+    run = decision.run or {}
+    state = "succeeded" if run.get("succeeded") else f"FAILED: {run.get('error')}"
+    pushed = f", pushed {run['pushed_model']}" if run.get("pushed_model") else ", nothing pushed"
+    return f"  run {run.get('run_id', '?')} on {run.get('runner')}: {state}{pushed}"
 
 
 def _evidence_line(evidence: dict) -> str:

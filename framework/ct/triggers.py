@@ -165,8 +165,8 @@ def drift_trigger(ctx: Context) -> TriggerResult:
     trained = {(props(a).get("span") or 0, props(a).get("input_fingerprint"))
                for a in record.raw_examples}
     if (state.span, state.fingerprint) in trained:
-        return TriggerResult("drift", False,
-                             f"the serving model was trained on the newest data (span {state.span})")
+        return TriggerResult(
+            "drift", False, f"the serving model was trained on the newest data (span {state.span})")
     baseline = record.newest_examples
     stats = record.statistics.get(baseline.id) if baseline is not None else None
     if stats is None:
