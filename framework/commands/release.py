@@ -46,9 +46,10 @@ def add_arguments(parser) -> None:
 
 
 def _by() -> str:
+    import shlex
     import sys
 
-    return "mlops " + " ".join(sys.argv[1:])
+    return "mlops " + shlex.join(sys.argv[1:])
 
 
 def run(args) -> int:

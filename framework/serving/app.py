@@ -311,7 +311,7 @@ class PredictionService:
             outputs = model.predict(signature.name, arrays)
         except Exception as exc:  # noqa: BLE001 - a model failure is the server's, not the client's
             self._record(routing, version, True, started)
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            message = short_error(exc)
             log.warning("version %s failed a prediction: %s", version, message)
             raise HTTPError(500, f"version {version} failed: {type(exc).__name__}: "
                             f"{message[:300]}") from None
@@ -322,6 +322,17 @@ class PredictionService:
         ms = (time.perf_counter() - started) * 1000.0
         self.stats.record(version, failed, ms)
         self._observe(routing, version, failed, ms)
+
+
+def short_error(exc: BaseException) -> str:
+    """The telling line of an error: TensorFlow's start with 'Graph execution error:' and a
+    stack of node names; the cause is the line with the op's own message."""
+    text = str(getattr(exc, "message", None) or exc)
+    lines = [line.strip() for line in text.splitlines()
+             if line.strip() and not line.startswith((" ", "\t"))]
+    skip = ("Graph execution error", "Detected at node", "File ", "[[", "<stack traces")
+    useful = [line for line in lines if not line.startswith(skip)]
+    return (useful or lines or [type(exc).__name__])[0][:300]
 
 
 def _format_traffic(traffic: dict) -> str:

@@ -39,7 +39,7 @@ def test_release_commands_drive_the_registry_and_write_the_kserve_manifest(env, 
     status = mlops("release", "status", env=env)
     assert re.search(r"^200\s+canary\s+10%", status.stdout, re.M), status.stdout
     assert re.search(r"^100\s+production\s+90%", status.stdout, re.M), status.stdout
-    assert "by mlops release canary 200 --percent 10 --reason new data  why: new data" \
+    assert "by mlops release canary 200 --percent 10 --reason 'new data'  why: new data" \
         in status.stdout
     rollback = mlops("release", "rollback", "--reason", "drill", env=env)
     assert rollback.returncode == 0, rollback.output

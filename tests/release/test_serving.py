@@ -274,10 +274,13 @@ def test_a_canary_that_fails_every_request_is_rolled_back_automatically(served, 
     reset(registry, server)
     registry.canary(bad, 50, by="test")
     wait_until_serving(registry, server)
-    codes = Counter()
+    codes, errors = Counter(), set()
     with requests.Session() as s:
         for _ in range(200):  # the policy's window is 20 canary requests
-            codes[predict(s, server, {"instances": [INSTANCE]}).status_code] += 1
+            response = predict(s, server, {"instances": [INSTANCE]})
+            codes[response.status_code] += 1
+            if response.status_code != 200:
+                errors.add(response.json()["error"])
             state = registry.read()
             if state.canary is None:
                 break
@@ -289,6 +292,10 @@ def test_a_canary_that_fails_every_request_is_rolled_back_automatically(served, 
     assert last["by"] == "mlops serve (automatic rollback policy)"
     assert "error rate 100% (20 of the last 20 canary requests)" in last["reason"]
     assert codes[200] > 0 and sum(codes.values()) - codes[200] >= 20
+    expected = {BROKEN: ("failed: InvalidArgumentError: assertion failed: "
+                         "[deliberately broken model]"),
+                CORRUPT: "failed to load"}[bad]
+    assert all(expected in e for e in errors), errors
     # From the switch on, production answers everything.
     wait_until_serving(registry, server)
     with requests.Session() as s:
