@@ -1,0 +1,72 @@
+"""The image build behind `mlops ci build`: build docker/, tag, push, write the manifest.
+
+Tags: the full commit SHA (what `compile` pins the pipeline to), the version tag (the git
+tag, else the short SHA) and the branch, each made valid as an image tag.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+from framework.errors import UserError
+
+
+def image_tags(ctx) -> list[str]:
+    """Tags for this commit: commit SHA, version tag, and the branch or git tag, deduplicated."""
+    from framework.container.image import valid_tag
+
+    names = [ctx.commit, getattr(ctx, "version_tag", None), ctx.tag or ctx.branch]
+    tags: list[str] = []
+    for name in names:
+        if name and valid_tag(name) not in tags:
+            tags.append(valid_tag(name))
+    return tags
+
+
+def run_build(ctx, settings, *, push: bool, ca_bundle: str | None, manifest_path: str) -> dict:
+    """Build the pipeline image for commit `ctx.commit`, push it if asked; the manifest."""
+    from framework.container.client import build_ca_bundle, docker_client
+    from framework.container.image import BuildProgress, build_image, push_image
+    from framework.discovery import project_root
+
+    repository = settings.image.repository
+    if not repository:
+        raise UserError(f"{settings.source}: key 'image.repository' is not set for "
+                        f"environment '{settings.env}'")
+    refs = [f"{repository}:{tag}" for tag in image_tags(ctx)]
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    client = docker_client(settings)
+    say(f"build: {refs[0]} from docker/ (base {settings.image.base_image})")
+    built = build_image(
+        client, project_root(), refs, base_image=settings.image.base_image,
+        ca_bundle=build_ca_bundle(settings, ca_bundle),
+        labels={"org.opencontainers.image.revision": ctx.commit,
+                "org.opencontainers.image.version": str(getattr(ctx, "version_tag", "") or "")},
+        on_line=BuildProgress(say, prefix="build: "),
+    )
+    say(f"build: {built.image_id[:19]} in {built.seconds:.1f}s "
+        f"({built.cached_steps}/{built.steps} steps cached), tagged {', '.join(refs)}")
+    if push:
+        for ref in refs:
+            say(f"push: {ref}")
+            push_image(client, ref, on_line=lambda line: say(f"push:   {line}"))
+    manifest = {
+        "image": refs[0],
+        "images": refs,
+        "commit": ctx.commit,
+        "version_tag": getattr(ctx, "version_tag", None),
+        "built_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "image_id": built.image_id,
+        "base_image": settings.image.base_image,
+        "pushed": bool(push),
+        "build_seconds": round(built.seconds, 1),
+    }
+    path = Path(manifest_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
