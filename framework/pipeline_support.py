@@ -61,24 +61,33 @@ def module_file(settings, path: str | os.PathLike) -> str:
     return f"{settings.image.workdir.rstrip('/')}/{relative.as_posix()}"
 
 
-def import_schema(settings, schema_dir: str | os.PathLike):
-    """An Importer of the curated schema folder, fingerprinted by content.
-
-    ImportSchemaGen is cached on the file's path alone, so an edited schema would be
-    ignored by a cached run; the fingerprint makes an edit produce a new Schema artifact.
-    """
+def import_schema(settings, schema_file: str | os.PathLike):
+    """The curated schema file as a Schema artifact (output key "schema"), cached by content."""
     import hashlib
 
+    from framework.components.curated_schema import CuratedSchema
+
+    fingerprint = hashlib.sha256(Path(schema_file).read_bytes()).hexdigest()[:16]
+    return CuratedSchema(
+        schema_file=module_file(settings, schema_file), fingerprint=fingerprint
+    ).with_id("schema_importer")
+
+
+def baseline_model(settings):
+    """The latest blessed model as the Evaluator's baseline, or None when settings say not to.
+
+    Open-source Kubeflow Pipelines does not execute resolver nodes, so environments that
+    deploy there set evaluation.compare_to_blessed: false (the value threshold still holds).
+    """
+    if not settings.evaluation.compare_to_blessed:
+        return None
     from tfx import v1 as tfx
 
-    digest = hashlib.sha256()
-    for path in sorted(Path(schema_dir).glob("*.pbtxt")):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return tfx.dsl.Importer(
-        source_uri=module_file(settings, schema_dir),
-        artifact_type=tfx.types.standard_artifacts.Schema,
-        custom_properties={"fingerprint": digest.hexdigest()[:16]},
-    ).with_id("schema_importer")
+    return tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
 
 
 def make_pipeline(settings, components: list):

@@ -133,8 +133,8 @@ def check_pipeline(pipeline, settings, target: str) -> list[Finding]:
                 f"{node.id}: a {what} resolver compiles to resolver tasks, which Vertex AI "
                 "runs and open-source Kubeflow Pipelines does not (the run fails with "
                 "'resolver executors not implemented'); deploy this pipeline with --target "
-                "vertex, or leave the resolver out of the pipeline for Kubeflow environments "
-                "(the Evaluator then judges without a baseline)"))
+                "vertex, or set evaluation.compare_to_blessed: false for this environment "
+                "(the Evaluator then judges by its value threshold alone)"))
         if isinstance(node, importer.Importer):
             uri = node.exec_properties.get(importer.SOURCE_URI_KEY)
             if isinstance(uri, str) and not _is_remote(uri):

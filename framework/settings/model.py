@@ -102,6 +102,9 @@ class EvaluationSection:
     lower_bound: float = 0.6
     # ... and metric - baseline >= -max_regression (when a blessed baseline exists).
     max_regression: float = 0.01
+    # Compare with the latest blessed model. Open-source Kubeflow cannot run the resolver
+    # that finds it: set false in environments deployed there.
+    compare_to_blessed: bool = True
     slices: list[str] = field(default_factory=lambda: ["trip_start_hour"])
 
 

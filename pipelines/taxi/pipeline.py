@@ -66,6 +66,7 @@ def create_pipeline(settings):
     from framework.components.atomic_pusher import AtomicPusher
     from framework.components.validation_gate import ValidationGate
     from framework.pipeline_support import (
+        baseline_model,
         import_schema,
         make_pipeline,
         module_file,
@@ -92,15 +93,15 @@ def create_pipeline(settings):
     # The examples Transform and Trainer learn from: this run's span, or a window of spans.
     train_examples, window_nodes = span_window_examples(settings, example_gen)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
-    schema = import_schema(settings, SCHEMA_DIR)
+    schema = import_schema(settings, SCHEMA_DIR / "schema.pbtxt")
     example_validator = tfx.components.ExampleValidator(
-        statistics=statistics_gen.outputs["statistics"], schema=schema.outputs["result"]
+        statistics=statistics_gen.outputs["statistics"], schema=schema.outputs["schema"]
     )
     gate = ValidationGate(anomalies=example_validator.outputs["anomalies"])
 
     transform = tfx.components.Transform(
         examples=train_examples,
-        schema=schema.outputs["result"],
+        schema=schema.outputs["schema"],
         module_file=module_file(settings, HERE / "preprocessing.py"),
     )
     transform.add_upstream_node(gate)
@@ -129,21 +130,17 @@ def create_pipeline(settings):
         module_file=module_file(settings, HERE / "model.py"),
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
-        schema=schema.outputs["result"],
+        schema=schema.outputs["schema"],
         train_args=tfx.proto.TrainArgs(num_steps=training.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=training.eval_steps),
         custom_config={"model": model_config},
         **trainer_args,
     )
-    model_resolver = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    baseline = baseline_model(settings)
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=model_resolver.outputs["model"],
+        baseline_model=baseline.outputs["model"] if baseline else None,
         eval_config=_eval_config(settings),
     )
     pusher = AtomicPusher(
@@ -155,5 +152,5 @@ def create_pipeline(settings):
             )
         ),
     )
-    components += [trainer, model_resolver, evaluator, pusher]
+    components += [trainer, *([baseline] if baseline else []), evaluator, pusher]
     return make_pipeline(settings, components)

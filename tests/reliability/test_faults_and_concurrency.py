@@ -84,7 +84,9 @@ def test_next_run_completes_reusing_what_finished(shared):
     proc = subprocess.run([sys.executable, "-m", "framework", "run", "--pipeline", "taxi"], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    lines = {line.split()[1]: line for line in proc.stdout.splitlines() if line.startswith("[")}
+    # progress lines read "[ 7/10] Transform   cached   0.1s"; the last one per name wins
+    lines = {line.split("]", 1)[1].split()[0]: line for line in proc.stdout.splitlines()
+             if line.startswith("[")}
     assert "cached" in lines["Transform"] and "cached" in lines["CsvExampleGen"]
     assert "complete" in lines["Trainer"]
     assert _running_executions(env) == []  # ML-Metadata consistent: no orphan left running
