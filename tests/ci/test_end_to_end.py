@@ -83,7 +83,8 @@ def test_compile_then_deploy_run_wait_against_the_kfp_double(kfp, tmp_path):
     deployed = mlops(ROOT, env, "ci", "deploy", "--run", "--wait", "--poll", "0.1")
     assert deployed.returncode == 0, deployed.stdout[-2000:] + deployed.stderr[-3000:]
     kinds = [(kind, name) for kind, name, _spec in state.uploads]
-    assert kinds == [("pipeline", "taxi"), ("version", commit)]
+    # The pipeline version is named after the manifest's version tag (release tag or sha).
+    assert kinds == [("pipeline", "taxi"), ("version", commit[:7])]
     assert executor_images(state.uploads[-1][2]) == {image}
     (run,) = state.runs.values()
     assert run.state == "SUCCEEDED"
