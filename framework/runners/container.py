@@ -226,10 +226,7 @@ class ContainerRunner(Runner):
         errors = [line[len("error: "):] for line in tail if line.startswith("error: ")]
         if status == 0 and inner and inner.get("succeeded"):
             result.succeeded = True
-            from framework.outcome import read_outcome
-
-            result.metrics, result.blessed, result.pushed_model = read_outcome(
-                self.settings, run_id)
+            self._read_outcome(result)
             return result
         if inner and inner.get("error"):
             result.error = inner["error"]
@@ -241,6 +238,22 @@ class ContainerRunner(Runner):
             result.error = (f"the container ({image}) exited with status {status}{killed}; "
                             f"last line: {last[:300]}")
         return result
+
+    def _read_outcome(self, result: RunResult) -> None:
+        """Metrics, blessing and push from the host's store; TFMA's log noise to a file."""
+        from pathlib import Path
+
+        from framework.outcome import read_outcome
+        from framework.progress import SilentProgress
+        from framework.runners.local import quiet_logs
+
+        log_file = None
+        if not self.verbose:
+            name = f"{result.run_id.replace(':', '-')}.host.log"
+            log_file = Path(self.settings.pipeline.pipeline_root) / "logs" / name
+        with quiet_logs(log_file, SilentProgress()):
+            result.metrics, result.blessed, result.pushed_model = read_outcome(
+                self.settings, result.run_id)
 
     def _states_from_metadata(self, result: RunResult) -> None:
         """Component states as the host's ML-Metadata holds them (the store of record)."""
