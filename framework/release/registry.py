@@ -206,6 +206,8 @@ class Registry:
                 _record(state, "discovered", version, by="serving folder", reason="new push")
         for version, info in state.versions.items():
             info["missing"] = version not in found
+            if version in found:  # follows a serving folder that was moved
+                info["path"] = found[version]
 
     # -- the release operations ----------------------------------------------------------
 
