@@ -95,7 +95,7 @@ def measure(command: list[str], *, env: dict | None = None, cwd: str | None = No
     """
     import psutil
 
-    log = open(log_path, "w", encoding="utf-8") if log_path else None
+    log = open(log_path, "w", encoding="utf-8", buffering=1) if log_path else None
     threads = []
     stop = threading.Event()
     peak = [0]

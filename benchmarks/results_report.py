@@ -99,10 +99,12 @@ def evaluate_goals(results: dict) -> list[dict]:
     rows.append({"goal": "cold run vs TFX template (median of per-pair ratios)",
                  "target": f"<= {GOALS['cold_ratio']}", "measured": _fmt(ratio, 2),
                  "ok": None if ratio is None else ratio <= GOALS["cold_ratio"]})
-    rerun = (results.get("rerun") or {}).get("median_ratio")
-    rows.append({"goal": "unchanged re-run vs cold run (median ratio)",
-                 "target": f"<= {GOALS['rerun_ratio']}", "measured": _fmt(rerun, 3),
-                 "ok": None if rerun is None else rerun <= GOALS["rerun_ratio"]})
+    for key, what in (("median_ratio", "first unchanged re-run after the cold run"),
+                      ("median_ratio2", "second unchanged re-run (steady state)")):
+        rerun = (results.get("rerun") or {}).get(key)
+        rows.append({"goal": f"{what} vs cold run (median ratio)",
+                     "target": f"<= {GOALS['rerun_ratio']}", "measured": _fmt(rerun, 3),
+                     "ok": None if rerun is None else rerun <= GOALS["rerun_ratio"]})
     scale = results.get("scale") or {}
     for mode, runs in (scale.get("modes") or {}).items():
         at_goal = [r for r in runs if r["rows"] == GOALS["scale_rows"]]
@@ -178,12 +180,18 @@ def render_markdown(results: dict) -> str:
         for p in cold["pairs"]:
             rows.append([p["pair"], p["order"], _fmt(p["ours"]["seconds"], 1),
                          _fmt(p["template"]["seconds"], 1), _fmt(p.get("ratio"), 2),
+                         _fmt(p["ours"].get("cpu_seconds"), 0),
+                         _fmt(p["template"].get("cpu_seconds"), 0),
                          _mb(p["ours"]["peak_rss_mb"]), _mb(p["template"]["peak_rss_mb"])])
         rows.append(["median", "", _fmt(cold.get("median_ours_seconds"), 1),
                      _fmt(cold.get("median_template_seconds"), 1), _fmt(cold.get("median_ratio"), 2),
+                     _fmt(cold.get("median_ours_cpu_seconds"), 0),
+                     _fmt(cold.get("median_template_cpu_seconds"), 0),
                      _mb(cold.get("median_ours_peak_mb")), _mb(cold.get("median_template_peak_mb"))])
-        out.append(_table(["pair", "order", "ours s", "template s", "ratio", "ours peak MB",
-                           "template peak MB"], rows))
+        out.append(_table(["pair", "order", "ours s", "template s", "ratio", "ours CPU s",
+                           "template CPU s", "ours peak MB", "template peak MB"], rows))
+        out += ["", "CPU s is user + system time of the whole process tree: on a loaded "
+                "machine it moves far less than wall time, so compare it too."]
         profile = cold.get("profile")
         if profile:
             out += ["", "### Where the time goes (median seconds per component, cold runs)", "",
@@ -196,12 +204,23 @@ def render_markdown(results: dict) -> str:
                                for r in profile]))
     rerun = results.get("rerun")
     if rerun:
-        out += ["", "## 2. Unchanged re-run (cache) vs cold run", ""]
-        rows = [[r["pair"], _fmt(r["cold_seconds"], 1), _fmt(r["rerun_seconds"], 1),
-                 _fmt(r.get("ratio"), 3), r.get("cached", "")] for r in rerun["runs"]]
-        rows.append(["median", "", _fmt(rerun.get("median_rerun_seconds"), 1),
-                     _fmt(rerun.get("median_ratio"), 3), ""])
-        out.append(_table(["pair", "cold s", "re-run s", "ratio", "components cached"], rows))
+        out += ["", "## 2. Unchanged re-run (cache) vs cold run", "",
+                "The same `mlops run` twice more in the cold run's folders, cache on. The first "
+                "re-run is what a user sees right after a cold run; the second is the steady "
+                "state.", ""]
+        rows = []
+        for r in rerun["runs"]:
+            for key, label in (("", "first"), ("2", "second")):
+                if f"rerun{key}_seconds" in r:
+                    rows.append([r["pair"], label, _fmt(r["cold_seconds"], 1),
+                                 _fmt(r[f"rerun{key}_seconds"], 1), _fmt(r.get(f"ratio{key}"), 3),
+                                 r.get(f"cached{key}", ""), r.get(f"ran{key}", "")])
+        rows.append(["median", "first", "", _fmt(rerun.get("median_rerun_seconds"), 1),
+                     _fmt(rerun.get("median_ratio"), 3), "", ""])
+        rows.append(["median", "second", "", _fmt(rerun.get("median_rerun2_seconds"), 1),
+                     _fmt(rerun.get("median_ratio2"), 3), "", ""])
+        out.append(_table(["pair", "re-run", "cold s", "re-run s", "ratio", "cached",
+                           "ran (not cached)"], rows))
     scale = results.get("scale")
     if scale and scale.get("modes"):
         out += ["", "## 3. Scale curve", "",
