@@ -60,15 +60,38 @@ def _tree_rss(root) -> int:
     return total
 
 
-def _copy_lines(stream, log, started: float) -> None:
+def tree_cpu_seconds(root) -> float:
+    """User + system CPU seconds of a process and its descendants (live and reaped)."""
+    import psutil
+
+    total = 0.0
+    try:
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    for proc in procs:
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            pass
+    return total
+
+
+def _copy_lines(stream, log, started: float, root=None, mark=None, marks=None) -> None:
     """Copy the child's output to the log, each line prefixed with its elapsed seconds.
 
     The prefix times programs that log without timestamps (TFX under plain `logging`).
+    Lines matching `mark` are also kept in `marks` as (seconds, tree CPU seconds, line):
+    CPU per component, a figure that moves much less than wall time on a loaded machine.
     """
     for raw in iter(stream.readline, b""):
+        line = raw.decode("utf-8", errors="replace").rstrip("\n")
+        now = time.monotonic() - started
+        if mark is not None and root is not None and mark.search(line):
+            marks.append((round(now, 2), round(tree_cpu_seconds(root), 2), line))
         if log is not None:
-            line = raw.decode("utf-8", errors="replace").rstrip("\n")
-            log.write(f"[{time.monotonic() - started:9.2f}] {line}\n")
+            log.write(f"[{now:9.2f}] {line}\n")
     stream.close()
 
 
@@ -88,7 +111,7 @@ def _sample(root, stop: threading.Event, interval: float, deadline: float | None
 
 def measure(command: list[str], *, env: dict | None = None, cwd: str | None = None,
             log_path: str | None = None, interval: float = 0.2,
-            timeout: float | None = None) -> Measured:
+            timeout: float | None = None, mark: str | None = None) -> Measured:
     """Run `command` to completion (stdout and stderr to `log_path`) and measure it.
 
     The wall time ends when wait4() returns, so it is exact whatever the sampling interval.
@@ -99,16 +122,20 @@ def measure(command: list[str], *, env: dict | None = None, cwd: str | None = No
     threads = []
     stop = threading.Event()
     peak = [0]
+    marks: list = []
     try:
         started = time.monotonic()
         proc = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
         deadline = started + timeout if timeout else None
+        root = psutil.Process(proc.pid)
+        pattern = re.compile(mark) if mark else None
         threads = [
-            threading.Thread(target=_copy_lines, args=(proc.stdout, log, started), daemon=True),
-            threading.Thread(target=_sample, args=(psutil.Process(proc.pid), stop, interval,
-                                                   deadline, peak), daemon=True),
+            threading.Thread(target=_copy_lines, daemon=True,
+                             args=(proc.stdout, log, started, root, pattern, marks)),
+            threading.Thread(target=_sample, args=(root, stop, interval, deadline, peak),
+                             daemon=True),
         ]
         for thread in threads:
             thread.start()
@@ -123,6 +150,9 @@ def measure(command: list[str], *, env: dict | None = None, cwd: str | None = No
         if log is not None:
             log.close()
     timed_out = timeout is not None and seconds >= timeout
+    extra = {"timed_out": True} if timed_out else {}
+    if marks:
+        extra["marks"] = marks
     return Measured(
         command=list(command),
         returncode=proc.returncode,
@@ -131,7 +161,7 @@ def measure(command: list[str], *, env: dict | None = None, cwd: str | None = No
         peak_single_rss_mb=round(usage.ru_maxrss / 1024, 1),  # Linux: kilobytes
         cpu_seconds=round(usage.ru_utime + usage.ru_stime, 2),
         log=log_path or "",
-        extra={"timed_out": True} if timed_out else {},
+        extra=extra,
     )
 
 

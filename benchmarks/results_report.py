@@ -197,10 +197,13 @@ def render_markdown(results: dict) -> str:
             out += ["", "### Where the time goes (median seconds per component, cold runs)", "",
                     "Ours from `mlops run --json`; the template's from the time between "
                     "LocalDagRunner's `Component X is running.` and `... is finished.` log lines. "
+                    "CPU s: user + system seconds of the process tree between the same lines. "
                     "`outside components` is process start-up, imports, pipeline build and "
                     "compile, and shut-down.", ""]
-            out.append(_table(["component", "ours s", "template s"],
-                              [[r["component"], _fmt(r.get("ours"), 1), _fmt(r.get("template"), 1)]
+            out.append(_table(["component", "ours wall s", "template wall s", "ours CPU s",
+                               "template CPU s"],
+                              [[r["component"], _fmt(r.get("ours"), 1), _fmt(r.get("template"), 1),
+                                _fmt(r.get("ours_cpu"), 1), _fmt(r.get("template_cpu"), 1)]
                                for r in profile]))
     rerun = results.get("rerun")
     if rerun:

@@ -36,6 +36,10 @@ FULL = {"pairs": 3, "sizes": "15000,150000,1500000", "train_steps": 1000, "eval_
 QUICK = {"pairs": 1, "sizes": "15000,50000", "train_steps": 100, "eval_steps": 50,
          "help_repeats": 5, "compile_repeats": 1}
 SECTIONS = ("cold", "scale", "startup", "compile", "serving")
+# Lines that open and close a component: ours (progress of `mlops run`) and LocalDagRunner's.
+_OURS_MARK = re.compile(r"^\[\s*\d+/\d+\] (\S+)\s+(started|complete|cached|FAILED|skipped)")
+_TEMPLATE_MARK = re.compile(r"Component (\S+) is (running|finished)\.")
+MARK = f"{_OURS_MARK.pattern}|{_TEMPLATE_MARK.pattern}"
 
 
 def parse_args(argv):
@@ -152,8 +156,9 @@ class Bench:
             command.append("--no-cache")
         _say(f"{name}: {' '.join(command[-5:])} ({mode}, data {data_root.name})")
         m = proc_measure.measure(command, env=env, cwd=str(ROOT), log_path=self._log(name),
-                                 timeout=self.args.run_timeout)
+                                 timeout=self.args.run_timeout, mark=MARK)
         out = m.to_dict()
+        out["components_cpu"] = component_cpu(m.extra.pop("marks", []))
         out["result"] = json.loads(json_path.read_text()) if json_path.exists() else None
         if out["result"]:
             out["components"] = {c["name"]: c["seconds"] for c in out["result"]["components"]}
@@ -169,8 +174,10 @@ class Bench:
         runner = tfx_template.runner_for_output(template_runner, run_dir)
         _say(f"{name}: TFX template local_runner.py")
         m = proc_measure.measure([self.python, str(runner)], env=_clean_env(), cwd=str(run_dir),
-                                 log_path=self._log(name), timeout=self.args.run_timeout)
+                                 log_path=self._log(name), timeout=self.args.run_timeout,
+                                 mark=MARK)
         out = m.to_dict()
+        out["components_cpu"] = component_cpu(m.extra.pop("marks", []))
         text = Path(m.log).read_text(encoding="utf-8", errors="replace")
         out["components"] = tfx_template.component_seconds(proc_measure.stamped_lines(text))
         if not m.ok:
@@ -445,6 +452,22 @@ def tfx_template_sample() -> str:
                "chicago_taxi_pipeline" / "data" / "simple" / "data.csv")
 
 
+def component_cpu(marks: list) -> dict[str, float]:
+    """CPU seconds of the process tree between a component's opening and closing lines."""
+    opened: dict[str, float] = {}
+    out: dict[str, float] = {}
+    for _, cpu, line in marks:
+        match = _OURS_MARK.search(line) or _TEMPLATE_MARK.search(line)
+        if not match:
+            continue
+        name, what = match.groups()
+        if what in ("started", "running"):
+            opened[name] = cpu
+        elif name in opened:
+            out[name] = round(cpu - opened.pop(name), 2)
+    return out
+
+
 def component_profile(pairs: list[dict]) -> list[dict]:
     """Median seconds per component for ours and the template, plus time outside them."""
     med = results_report.median
@@ -459,25 +482,34 @@ def component_profile(pairs: list[dict]) -> list[dict]:
     # The two pipelines share most component ids; list ours in run order, then the rest.
     names = ours_names + [n for n in template_names if n not in ours_names]
     rows = []
-    for n in names:
-        rows.append({
-            "component": n,
-            "ours": med([p["ours"]["components"].get(n) for p in pairs
-                         if p["ours"].get("components")]),
-            "template": med([p["template"]["components"].get(n) for p in pairs
-                             if p["template"].get("components")]),
-        })
 
-    def outside(run):
-        comps = run.get("components") or {}
-        return run["seconds"] - sum(comps.values()) if comps else None
+    def per(who, key, n):
+        return med([(p[who].get(key) or {}).get(n) for p in pairs])
+
+    for n in names:
+        rows.append({"component": n,
+                     "ours": per("ours", "components", n),
+                     "template": per("template", "components", n),
+                     "ours_cpu": per("ours", "components_cpu", n),
+                     "template_cpu": per("template", "components_cpu", n)})
+
+    def outside(run, key, total):
+        comps = run.get(key) or {}
+        return run[total] - sum(comps.values()) if comps else None
 
     rows.append({"component": "outside components",
-                 "ours": med([outside(p["ours"]) for p in pairs]),
-                 "template": med([outside(p["template"]) for p in pairs])})
-    rows.append({"component": "process wall time",
+                 "ours": med([outside(p["ours"], "components", "seconds") for p in pairs]),
+                 "template": med([outside(p["template"], "components", "seconds")
+                                  for p in pairs]),
+                 "ours_cpu": med([outside(p["ours"], "components_cpu", "cpu_seconds")
+                                  for p in pairs]),
+                 "template_cpu": med([outside(p["template"], "components_cpu", "cpu_seconds")
+                                      for p in pairs])})
+    rows.append({"component": "whole process",
                  "ours": med([p["ours"]["seconds"] for p in pairs]),
-                 "template": med([p["template"]["seconds"] for p in pairs])})
+                 "template": med([p["template"]["seconds"] for p in pairs]),
+                 "ours_cpu": med([p["ours"].get("cpu_seconds") for p in pairs]),
+                 "template_cpu": med([p["template"].get("cpu_seconds") for p in pairs])})
     return rows
 
 

@@ -158,6 +158,23 @@ def test_markdown_has_a_goal_table_and_every_measured_section():
     results["goals"] = results_report.evaluate_goals(results)
     text = results_report.render_markdown(results)
     assert "| cold run vs TFX template (median of per-pair ratios) | <= 1.0 | 0.90 | PASS |" in text
-    assert "| Trainer | 30.0 | 40.0 |" in text
-    assert "| outside components | 60.0 | 60.0 |" in text
+    assert "| Trainer | 30.0 | 40.0 |  |  |" in text
+    assert "| outside components | 60.0 | 60.0 |  |  |" in text
     assert "Not measured: no service" in text
+
+
+def test_component_cpu_pairs_opening_and_closing_lines_of_both_pipelines():
+    marks = [(1.0, 10.0, "[ 1/10] CsvExampleGen                    started"),
+             (5.0, 14.5, "[ 1/10] CsvExampleGen                    complete     4.0s"),
+             (6.0, 15.0, "INFO:absl:Component Trainer is running."),
+             (9.0, 21.0, "INFO:absl:Component Trainer is finished."),
+             (9.5, 21.5, "[ 3/10] Transform                        started")]
+    assert bench_run.component_cpu(marks) == {"CsvExampleGen": 4.5, "Trainer": 6.0}
+
+
+def test_measure_records_cpu_at_marked_lines():
+    code = ("import time\nprint('go', flush=True)\nt = time.process_time()\n"
+            "while time.process_time() - t < 0.3: pass\nprint('done', flush=True)\n")
+    m = proc_measure.measure([sys.executable, "-c", code], mark=r"^(go|done)$")
+    (_, cpu_go, _), (_, cpu_done, _) = m.extra["marks"]
+    assert cpu_done - cpu_go >= 0.25
