@@ -249,12 +249,16 @@ def find_pushed(graph: Graph, ref: str):
         destination = str(p.get("pushed_destination") or "")
         if ref == str(p.get("pushed_version")) or destination.rstrip("/").endswith("/" + ref):
             return artifact
-    for artifact in reversed(pushed):
-        pusher = graph.producer(artifact)
-        if pusher is not None and graph.run_of(pusher) == ref:
-            return artifact
     run = graph.store.get_context_by_type_and_name("pipeline_run", ref)
     if run is not None:
+        # The run's Pusher, also when it was a cache hit that re-used an earlier push.
+        pushed_ids = {a.id for a in pushed}
+        for execution in sorted(graph.store.get_executions_by_context(run.id),
+                                key=lambda x: -x.id):
+            if graph.node_of(execution).startswith("Pusher"):
+                for artifact in graph.outputs(execution, "PushedModel"):
+                    if artifact.id in pushed_ids:
+                        return artifact
         raise UserError(f"run {ref} pushed no model (not blessed, or it failed before Pusher)")
     versions = ", ".join(str(props(a).get("pushed_version")) for a in pushed[-5:]) or "none"
     raise UserError(

@@ -147,3 +147,7 @@ def test_lineage_of_a_pushed_model_shows_the_whole_chain(taxi_run):
     assert steps[-1]["details"]["destination"].startswith(str(taxi_run.workdir / "serving"))
     by_version = mlops("lineage", str(steps[-1]["details"]["version"]), env=taxi_run.env)
     assert by_version.returncode == 0 and "push" in by_version.stdout
+    run_id = taxi_run.first.result["run_id"]
+    by_run = mlops("lineage", run_id, "--json", env=taxi_run.env)
+    assert by_run.returncode == 0, by_run.output[-2000:]
+    assert json.loads(by_run.stdout)[-1]["stage"] == "push"
