@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -60,17 +61,34 @@ def test_container_mlmd_holds_the_same_components_and_types_as_a_local_run(
     assert [c["name"] for c in run.result["components"]] == local_components
 
 
-def test_pipeline_error_in_container_names_the_component_and_message(pipeline_image, tmp_path):
+def test_error_inside_the_container_reaches_the_user_as_one_line(pipeline_image, tmp_path):
     empty = tmp_path / "no-data"
     empty.mkdir()
     env = container_env(tmp_path, MLOPS_PIPELINE__DATA_ROOT=str(empty))
     run = mlops("run", "--pipeline", "taxi", "--runner", "container", "--image",
-                pipeline_image.ref, env=env, json_out=tmp_path / "result.json", timeout=900)
+                pipeline_image.ref, env=env, timeout=900)
     assert run.returncode == 4, run.output[-3000:]
     error_lines = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
+    assert error_lines == [f"error: no data files match '*' under {empty}"], run.stderr[-2000:]
+    assert "Traceback" not in run.output
+
+
+def test_component_failure_in_container_names_the_component_and_message(
+        pipeline_image, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    # Readable CSV, wrong columns: ExampleValidator finds anomalies, ValidationGate fails.
+    (data / "data.csv").write_text("a,b\n1,x\n2,y\n3,z\n")
+    env = container_env(tmp_path / "ws", MLOPS_PIPELINE__DATA_ROOT=str(data))
+    run = mlops("run", "--pipeline", "taxi", "--runner", "container", "--image",
+                pipeline_image.ref, env=env, json_out=tmp_path / "result.json", timeout=900)
+    assert run.returncode == 3, run.output[-3000:]
+    error_lines = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
     assert len(error_lines) == 1, run.stderr[-2000:]
-    assert "CsvExampleGen failed" in error_lines[0]
-    assert f"{empty}/* does not match any files" in error_lines[0]
+    assert "data validation failed: column 'a': New column" in error_lines[0]
     assert "Traceback" not in run.output
     failed = [c for c in run.result["components"] if c["state"] == "failed"]
-    assert [c["name"] for c in failed] == ["CsvExampleGen"]
+    assert [c["name"] for c in failed] == ["ValidationGate"]
+    assert failed[0]["error"].startswith("data validation failed")
+    assert re.search(r"\[\s*\d+/\d+\] ValidationGate\s+FAILED", run.stdout), run.stdout
+    assert run.result["pushed_model"] is None
