@@ -227,8 +227,9 @@ def render_markdown(results: dict) -> str:
     scale = results.get("scale")
     if scale and scale.get("modes"):
         out += ["", "## 3. Scale curve", "",
-                f"Data: {scale['made_by']}. Our pipeline, `mlops run --no-cache`, same training "
-                "steps at every size, fresh folders per run. `peak MB` is the process tree.", ""]
+                f"Data: {scale['made_by']}. Our pipeline, `mlops run --no-cache`, "
+                f"{scale.get('train_steps', meta['train_steps'])} training steps at every size, "
+                "fresh folders per run. `peak MB` is the process tree.", ""]
         rows = []
         for mode, runs in scale["modes"].items():
             for r in runs:
