@@ -120,9 +120,15 @@ def evaluate_goals(results: dict) -> list[dict]:
         rows.append({"goal": f"1.5M rows, DirectRunner {mode}",
                      "target": "< 600 s and < 6 GB peak", "measured": measured, "ok": ok})
         exponent = (scale.get("growth") or {}).get(mode, {}).get("largest_step")
+        # Judged only on a curve that reaches the goal size: at small sizes fixed costs and
+        # the machine's noise decide k, not the per-row work.
+        reached = any(r["rows"] >= GOALS["scale_rows"] and r.get("ok") for r in runs)
+        measured = _fmt(exponent, 2) + ("" if reached or exponent is None
+                                        else " (curve stops short of 1.5M rows)")
         rows.append({"goal": f"time vs rows, {mode} (exponent between the two largest sizes)",
-                     "target": f"<= {GOALS['growth_exponent']}", "measured": _fmt(exponent, 2),
-                     "ok": None if exponent is None else exponent <= GOALS["growth_exponent"]})
+                     "target": f"<= {GOALS['growth_exponent']}", "measured": measured,
+                     "ok": None if exponent is None or not reached
+                     else exponent <= GOALS["growth_exponent"]})
     if not scale.get("modes"):
         rows.append({"goal": "1.5M rows / growth", "target": "< 600 s, < 6 GB, exponent <= 1",
                      "measured": "", "ok": None})

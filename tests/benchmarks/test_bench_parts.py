@@ -122,6 +122,7 @@ def test_goals_report_pass_fail_and_not_measured():
     assert verdicts["1.5M rows, DirectRunner in_memory"] == "PASS"
     assert verdicts["1.5M rows, DirectRunner multi_processing"] == "FAIL"
     assert verdicts["`mlops --help` start-up (median)"] == "not measured"
+    assert verdicts["time vs rows, in_memory (exponent between the two largest sizes)"] == "PASS"
     growth = "time vs rows, multi_processing (exponent between the two largest sizes)"
     assert verdicts[growth] == "not measured"
 
@@ -129,8 +130,12 @@ def test_goals_report_pass_fail_and_not_measured():
 def test_goal_at_1_5m_rows_is_not_measured_when_the_curve_stops_short():
     small = {"rows": 50_000, "mode": "in_memory", "ok": True, "seconds": 60, "peak_rss_mb": 900}
     results = {"scale": {"modes": {"in_memory": [small]}, "growth": {}}}
-    [row] = [g for g in results_report.evaluate_goals(results) if g["goal"].startswith("1.5M")]
+    results["scale"]["growth"] = {"in_memory": {"largest_step": 0.5}}
+    goals = results_report.evaluate_goals(results)
+    [row] = [g for g in goals if g["goal"].startswith("1.5M")]
     assert row["verdict"] == "not measured" and "50,000" in row["measured"]
+    [growth] = [g for g in goals if g["goal"].startswith("time vs rows")]
+    assert growth["verdict"] == "not measured" and "stops short" in growth["measured"]
 
 
 def test_resampled_data_has_the_sample_header_and_the_asked_rows(tmp_path):
