@@ -31,11 +31,16 @@ if [ "${1:-}" = "stop" ]; then
     exit 0
 fi
 
-if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1; then
-    say "installing podman and runc (apt-get)"
+missing=
+for tool in podman runc curl; do
+    command -v "$tool" >/dev/null 2>&1 || missing="$missing $tool"
+done
+if [ -n "$missing" ]; then
+    say "installing$missing (apt-get)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq podman runc >/dev/null
+    # shellcheck disable=SC2086
+    apt-get install -y -qq $missing >/dev/null
 fi
 
 mkdir -p /etc/containers
