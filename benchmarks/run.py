@@ -59,8 +59,8 @@ def parse_args(argv):
     parser.add_argument("--compile-repeats", type=int, help="compiles per target (full: 3)")
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help=f"sections to run, comma-separated: {', '.join(SECTIONS)}")
-    parser.add_argument("--run-timeout", type=float, default=1800,
-                        help="seconds before one pipeline run is killed (default 1800)")
+    parser.add_argument("--run-timeout", type=float, default=3600,
+                        help="seconds before one pipeline run is killed (default 3600)")
     parser.add_argument("--out", default=str(HERE / "results"), help="results folder")
     parser.add_argument("--workdir", default=None,
                         help="scratch folder (default: a temporary one, removed at the end)")
