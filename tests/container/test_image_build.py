@@ -32,9 +32,8 @@ def test_second_build_without_change_reuses_every_layer(docker_api, pipeline_ima
     context = snapshot_context(tmp_path)
     ref = "localhost/portable-mlops:pytest-cache"
     options = dict(base_image=pipeline_image.base_image, ca_bundle=pipeline_image.ca_bundle)
+    # Usually warm (the session fixture built the same layers); cold if the checkout changed.
     first = build_image(docker_api, context, [ref], **options)
-    # The dependency layer was built by the session fixture: only the project layers may be new.
-    assert first.cached_steps >= 8, first.log[-20:]
     again = build_image(docker_api, context, [ref], **options)
     assert again.steps == first.steps > 0
     assert again.fully_cached, [line for line in again.log if "STEP" in line or "cache" in line]
