@@ -6,7 +6,7 @@
 Writes benchmarks/results/results.md and results.json (machine, date, versions, every run,
 and a pass/fail line per goal). Each measured command runs in its own process with fresh
 folders; wall time and peak memory (RSS summed over the whole process tree) are taken from
-outside the process. See docs/performance.md for what each figure means.
+outside the process. See README.md, section "Performance", for what each figure means.
 """
 
 from __future__ import annotations

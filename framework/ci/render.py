@@ -233,7 +233,7 @@ def render_cloudbuild(config: CiConfig, image_repository: str) -> str:
                           default_flow_style=False, width=100)
     header = (f"# {GENERATED}\n"
               "# One step per `mlops ci` stage, the same commands as the Jenkinsfile. Triggers\n"
-              "# (which branch or tag, approval for prod) are described in docs/cicd.md.\n")
+              "# (which branch or tag, approval for prod) are described in the README, section CI/CD.\n")
     return header + body
 
 

@@ -224,7 +224,7 @@ class DecaySection:
 
 @dataclass
 class CtSection:
-    """Continuous training: which triggers start the pipeline (see docs/continuous-training.md)."""
+    """Continuous training: which triggers start the pipeline (see README, "Continuous training")."""
 
     # A 5-field cron expression (minute hour day-of-month month day-of-week), or null.
     schedule: Optional[str] = None

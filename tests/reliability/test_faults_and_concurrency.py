@@ -138,7 +138,8 @@ def test_lock_holder_killed_releases_the_lock(shared):
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; from framework.runners.local import metadata_lock; "
         "from framework.progress import SilentProgress; "
-        f"cm = metadata_lock({sqlite!r}, SilentProgress()); cm.__enter__(); print('held', flush=True); time.sleep(60)")],
+        f"cm = metadata_lock({sqlite!r}, SilentProgress()); cm.__enter__(); "
+        "print('held', flush=True); time.sleep(60)")],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
     holder.kill()
