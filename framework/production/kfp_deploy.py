@@ -14,7 +14,6 @@ import datetime
 import io
 import json
 import os
-import time
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -165,25 +164,23 @@ def deploy_to_kfp(settings, compiled, version: Optional[str], *, run=False, wait
 
 
 def _wait(client, outcome: DeployOutcome, timeout, poll_seconds, printer, host) -> None:
-    deadline = None if timeout is None else time.monotonic() + timeout
-    last = None
-    while True:
+    from framework.production.polling import poll_until_final
+
+    current = None
+
+    def read_state() -> str:
+        nonlocal current
         with _api_errors(host, f"report on run {outcome.run_id}"):
             current = client.get_run(outcome.run_id)
-        state = (current.state or "PENDING").upper()
-        if state != last:
-            printer(f"run {outcome.run_id}: {state}")
-            last = state
-        if state in FINAL_STATES:
-            outcome.state = state
-            break
-        if deadline is not None and time.monotonic() >= deadline:
-            outcome.state = state
-            raise DeployTimeoutError(
-                f"run {outcome.run_id} is still {state} after {timeout:g} s (--timeout); it "
-                "keeps running on the cluster")
-        time.sleep(poll_seconds if deadline is None
-                   else max(0.0, min(poll_seconds, deadline - time.monotonic())))
+        outcome.state = (current.state or "PENDING").upper()
+        return outcome.state
+
+    state = poll_until_final(
+        read_state, FINAL_STATES, timeout=timeout, poll_seconds=poll_seconds,
+        on_change=lambda state: printer(f"run {outcome.run_id}: {state}"),
+        on_timeout=lambda state: DeployTimeoutError(
+            f"run {outcome.run_id} is still {state} after {timeout:g} s (--timeout); it "
+            "keeps running on the cluster"))
     if state != "SUCCEEDED":
         error = current.error
         message = getattr(error, "message", None) if error is not None else None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import re
-import time
 from typing import Optional
 
 from framework.errors import RunFailedError, UserError
@@ -91,23 +90,18 @@ def _state_name(state) -> str:
 
 
 def _wait(job, outcome, timeout, poll_seconds, printer) -> None:
-    deadline = None if timeout is None else time.monotonic() + timeout
-    last = None
-    while True:
-        state = _state_name(job.state)
-        if state != last:
-            printer(f"job {outcome.run_id}: {state}")
-            last = state
-        if state in FINAL_STATES:
-            break
-        if deadline is not None and time.monotonic() >= deadline:
-            outcome.state = state
-            raise DeployTimeoutError(
-                f"PipelineJob {outcome.run_id} is still {state} after {timeout:g} s "
-                "(--timeout); it keeps running on Vertex AI")
-        time.sleep(poll_seconds if deadline is None
-                   else max(0.0, min(poll_seconds, deadline - time.monotonic())))
-    outcome.state = state
+    from framework.production.polling import poll_until_final
+
+    def read_state() -> str:
+        outcome.state = _state_name(job.state)
+        return outcome.state
+
+    state = poll_until_final(
+        read_state, FINAL_STATES, timeout=timeout, poll_seconds=poll_seconds,
+        on_change=lambda state: printer(f"job {outcome.run_id}: {state}"),
+        on_timeout=lambda state: DeployTimeoutError(
+            f"PipelineJob {outcome.run_id} is still {state} after {timeout:g} s "
+            "(--timeout); it keeps running on Vertex AI"))
     if state != SUCCEEDED:
         error = getattr(getattr(job, "_gca_resource", None), "error", None)
         outcome.error = getattr(error, "message", None) or "no error message from Vertex AI"
