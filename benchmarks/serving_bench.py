@@ -27,13 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-INSTANCE = {
-    "trip_seconds": 600, "pickup_latitude": 41.9, "dropoff_longitude": -87.63,
-    "dropoff_latitude": 41.88, "pickup_community_area": 8, "trip_start_day": 3, "fare": 12.5,
-    "dropoff_community_area": 32, "pickup_longitude": -87.62, "company": "Flash Cab",
-    "trip_miles": 2.1, "payment_type": "Credit Card", "trip_start_month": 5,
-    "trip_start_hour": 14,
-}
+from pipelines.taxi.features import EXAMPLE_INSTANCE as INSTANCE  # noqa: E402
+
 TIME_LIMIT_S = 120  # per concurrency level
 
 

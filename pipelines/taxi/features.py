@@ -25,6 +25,15 @@ CATEGORICAL_FEATURE_MAX_VALUES = {
     "dropoff_community_area": 80,
 }
 
+# One trip as a prediction request sends it: every raw feature the served model takes.
+EXAMPLE_INSTANCE = {
+    "trip_seconds": 600, "pickup_latitude": 41.9, "dropoff_longitude": -87.63,
+    "dropoff_latitude": 41.88, "pickup_community_area": 8, "trip_start_day": 3, "fare": 12.5,
+    "dropoff_community_area": 32, "pickup_longitude": -87.62, "company": "Flash Cab",
+    "trip_miles": 2.1, "payment_type": "Credit Card", "trip_start_month": 5,
+    "trip_start_hour": 14,
+}
+
 
 def transformed_name(key: str) -> str:
     return f"{key}_xf"

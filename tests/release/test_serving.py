@@ -20,17 +20,11 @@ import requests
 from framework.release.policy import RollbackPolicy
 from framework.release.registry import Registry
 from framework.release.stats import ServingStats
+from pipelines.taxi.features import EXAMPLE_INSTANCE as INSTANCE
 
 pytestmark = pytest.mark.integration
 
 GOOD, CANARY, BROKEN, CORRUPT = "100", "200", "300", "400"
-INSTANCE = {
-    "trip_seconds": 600, "pickup_latitude": 41.9, "dropoff_longitude": -87.63,
-    "dropoff_latitude": 41.88, "pickup_community_area": 8, "trip_start_day": 3, "fare": 12.5,
-    "dropoff_community_area": 32, "pickup_longitude": -87.62, "company": "Flash Cab",
-    "trip_miles": 2.1, "payment_type": "Credit Card", "trip_start_month": 5,
-    "trip_start_hour": 14,
-}
 
 
 def pushed_model(taxi_run) -> Path:
