@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # TF 2.16 defaults to Keras 3; TF Transform's layer and TFMA need Keras 2 (tf_keras).
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    from framework import speedups
+
+    speedups.memoise_distribution_scan()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

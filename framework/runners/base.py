@@ -57,8 +57,10 @@ class Runner(abc.ABC):
 
     def build_pipeline(self):
         """The TFX pipeline from the pipeline package's factory, for this runner's settings."""
+        from framework import speedups
         from framework.discovery import load_factory
 
+        speedups.memoise_distribution_scan()  # before the pipeline module imports tfx.v1
         return load_factory(self.settings.pipeline.name)(self.settings)
 
     @abc.abstractmethod

@@ -155,6 +155,9 @@ class LocalRunner(Runner):
         from tfx.orchestration.local import runner_utils
         from tfx.orchestration.portable import launcher
 
+        from framework import speedups
+
+        speedups.skip_autograph_of_tf_keras()  # components run in this process
         ir = self._compile(run_id)
         deployment = runner_utils.extract_local_deployment_config(ir)
         conn = deployment.metadata_connection_config

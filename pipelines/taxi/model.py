@@ -17,6 +17,13 @@ from tfx_bsl.public import tfxio  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import features  # noqa: E402  (a sibling module; Trainer loads this file on its own)
 
+try:  # on every runner the Trainer runs on, Keras 2 tracing ~8x faster (framework/speedups.py)
+    from framework.speedups import skip_autograph_of_tf_keras
+except ImportError:  # the module used without the framework installed
+    pass
+else:
+    skip_autograph_of_tf_keras()
+
 LABEL = features.transformed_name(features.LABEL_KEY)
 DEFAULTS = {"hidden_units": [32, 16], "learning_rate": 0.001, "batch_size": 64}
 
