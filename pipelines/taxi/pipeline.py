@@ -136,7 +136,7 @@ def create_pipeline(settings):
         custom_config={"model": model_config},
         **trainer_args,
     )
-    baseline = baseline_model(settings)
+    baseline = baseline_model(settings, candidate=trainer.outputs["model"])
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
