@@ -7,6 +7,8 @@ then, in the copy only:
 - uncomments every `# components.append(` in pipeline/pipeline.py, as TFX's own
   `BaseEndToEndTest._addAllComponents` does (CsvExampleGen, StatisticsGen, SchemaGen,
   Transform, Trainer, LatestBlessedModel resolver, Evaluator, Pusher);
+- switches on the "add more features" block of models/features.py (12 features instead of
+  the default 3; ours reads 14), so the two pipelines do comparable work;
 - sets TRAIN_NUM_STEPS / EVAL_NUM_STEPS in pipeline/configs.py;
 - points OUTPUT_DIR in local_runner.py at a folder of the caller's choosing, so each run
   starts with an empty pipeline root and ML-Metadata store.
@@ -46,6 +48,25 @@ def enable_all_components(source: str) -> str:
     return enabled
 
 
+FEATURES_MARK = "# Uncomment below to add more features to the model"
+FEATURES_END = "# Number of vocabulary terms"
+
+
+def enable_all_features(source: str) -> str:
+    """models/features.py with the template's own "add more features" block switched on.
+
+    Its default model reads 3 features; the block gives it the 12 the taxi example uses
+    (ours reads 14), so both pipelines transform and train on comparable inputs.
+    """
+    start, end = source.find(FEATURES_MARK), source.find(FEATURES_END)
+    if start < 0 or end < start:
+        raise RuntimeError("the template's features.py changed: cannot switch features on")
+    head, block, tail = source[:start], source[start:end], source[end:]
+    lines = block.splitlines(keepends=True)
+    enabled = [lines[0]] + [re.sub(r"^# ?", "", line) for line in lines[1:]]
+    return head + "".join(enabled) + tail
+
+
 def set_steps(source: str, train_steps: int, eval_steps: int) -> str:
     """configs.py with the given training and evaluation steps."""
     out, n1 = re.subn(r"^TRAIN_NUM_STEPS = \d+", f"TRAIN_NUM_STEPS = {train_steps}", source,
@@ -76,6 +97,7 @@ def prepare(python: str, dest: Path, *, train_steps: int, eval_steps: int,
     copy_template(python, dest)
     _edit(dest / "pipeline" / "pipeline.py", enable_all_components)
     _edit(dest / "pipeline" / "configs.py", lambda s: set_steps(s, train_steps, eval_steps))
+    _edit(dest / "models" / "features.py", enable_all_features)
     if data_csv is not None:
         (dest / "data" / "data.csv").unlink()
         (dest / "data" / "data.csv").symlink_to(Path(data_csv).resolve())

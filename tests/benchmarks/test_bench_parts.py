@@ -47,7 +47,23 @@ def test_template_steps_and_output_dir_are_set_in_the_copy():
     assert "OUTPUT_DIR = '/tmp/x'" in tfx_template.set_output_dir(runner, "/tmp/x")
 
 
+def test_template_copy_reads_the_full_feature_set_the_template_offers():
+    import types
+
+    features_py = _installed_template() / "models" / "features.py"
+    before = features_py.read_text()
+    module = types.ModuleType("template_features")
+    exec(tfx_template.enable_all_features(before), module.__dict__)
+    assert module.DENSE_FLOAT_FEATURE_KEYS == ["trip_miles", "fare", "trip_seconds"]
+    assert len(module.BUCKET_FEATURE_KEYS) == len(module.BUCKET_FEATURE_BUCKET_COUNT) == 4
+    assert module.CATEGORICAL_FEATURE_MAX_VALUES == [24, 31, 12]
+    assert module.VOCAB_FEATURE_KEYS == ["payment_type", "company"]
+    assert features_py.read_text() == before
+
+
 def test_changed_template_is_refused_rather_than_run_half_enabled():
+    with pytest.raises(RuntimeError, match="features.py changed"):
+        tfx_template.enable_all_features("VOCAB_FEATURE_KEYS = []\n")
     with pytest.raises(RuntimeError, match="pipeline.py changed"):
         tfx_template.enable_all_components("components = []\n")
     with pytest.raises(RuntimeError, match="configs.py changed"):
