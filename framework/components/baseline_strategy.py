@@ -11,28 +11,22 @@ Vertex compile only TFX's own strategies, so they keep LatestBlessedModelStrateg
 
 from __future__ import annotations
 
-from tfx.dsl.components.common import resolver
-
-# Custom properties the Evaluator writes on a ModelBlessing (tfx.components.evaluator.constants).
-_CURRENT_MODEL_ID = "current_model_id"
-_BLESSED = "blessed"
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy,
+)
 
 
-class LatestBlessedOtherModelStrategy(resolver.ResolverStrategy):
+class LatestBlessedOtherModelStrategy(LatestBlessedModelStrategy):
     """Inputs: `model`, `model_blessing` (all of them) and `candidate` (this run's model)."""
 
     def resolve_artifacts(self, store, input_dict):
-        candidates = {artifact.id for artifact in input_dict.get("candidate", [])}
-        blessed = {
-            blessing.get_int_custom_property(_CURRENT_MODEL_ID): blessing
-            for blessing in input_dict["model_blessing"]
-            if blessing.get_int_custom_property(_BLESSED) == 1
+        candidates = list(input_dict.get("candidate", []))
+        candidate_ids = {artifact.id for artifact in candidates}
+        others = {
+            "model": [m for m in input_dict["model"] if m.id not in candidate_ids],
+            "model_blessing": list(input_dict["model_blessing"]),
         }
-        result = {"model": [], "model_blessing": [],
-                  "candidate": list(input_dict.get("candidate", []))}
-        for model in sorted(input_dict["model"], key=lambda a: a.id, reverse=True):
-            if model.id not in candidates and model.id in blessed:
-                result["model"] = [model]
-                result["model_blessing"] = [blessed[model.id]]
-                break
+        # TFX's own pick: the newest model with a blessing that says blessed.
+        result = self._resolve(others, "model", "model_blessing")
+        result["candidate"] = candidates
         return result
