@@ -1,4 +1,4 @@
-"""Work-arounds for two slow spots in the pinned dependencies (found by profiling runs).
+"""Work-arounds for slow spots in the pinned dependencies and in CPython (found by profiling runs).
 
 1. google-api-core 2.28+ calls `importlib.metadata.packages_distributions()` (a scan of every
    installed distribution, ~1 s here) once per Google Cloud package it sees imported, and
@@ -11,12 +11,21 @@
    tf.function over a Keras 2 model re-writes tf_keras' layers and training loop. The
    taxi Trainer's first `fit` spent ~26 of its ~29 s there. Adding the same rule for
    `tf_keras` restores what Keras 2 always had.
+3. CPython's cyclic garbage collector re-scans the whole heap as it grows; importing
+   TensorFlow, TFX, Beam and TFMA builds a heap of ~0.8M objects that lives as long as the
+   process. The collections made while importing cost ~2 s per run, and the last one, at
+   interpreter exit, walked that heap for another ~3-4 s after the run had printed its result.
+   The collector is paused while the pipeline is imported and built, that settled heap is
+   then frozen (`gc.freeze`: left out of later collections), and it is frozen again at exit.
 """
 
 from __future__ import annotations
 
+import atexit
 import functools
+import gc
 import importlib.metadata
+from contextlib import contextmanager
 
 
 def memoise_distribution_scan() -> None:
@@ -39,3 +48,28 @@ def skip_autograph_of_tf_keras() -> bool:
     if not any(getattr(rule, "_prefix", None) == "tf_keras" for rule in rules):
         config.CONVERSION_RULES = (config.DoNotConvert("tf_keras"), *rules)
     return True
+
+
+@contextmanager
+def collector_paused():
+    """Pause garbage collection while heavy, long-lived modules are imported, then freeze them.
+
+    Only the first time in a process: once a heap is frozen (a second run in a `ct watch`
+    process, nested use) it is left as it is, so garbage made later is never frozen with it.
+    """
+    if not gc.isenabled() or gc.get_freeze_count():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
+def skip_collection_at_exit() -> None:
+    """Freeze the heap at interpreter exit: the OS frees it; collecting it first costs seconds."""
+    if not getattr(skip_collection_at_exit, "_registered", False):
+        atexit.register(gc.freeze)
+        skip_collection_at_exit._registered = True

@@ -61,7 +61,8 @@ class Runner(abc.ABC):
         from framework.discovery import load_factory
 
         speedups.memoise_distribution_scan()  # before the pipeline module imports tfx.v1
-        return load_factory(self.settings.pipeline.name)(self.settings)
+        with speedups.collector_paused():
+            return load_factory(self.settings.pipeline.name)(self.settings)
 
     @abc.abstractmethod
     def run(self, progress=None) -> RunResult:

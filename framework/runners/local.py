@@ -157,8 +157,9 @@ class LocalRunner(Runner):
 
         from framework import speedups
 
-        speedups.skip_autograph_of_tf_keras()  # components run in this process
-        ir = self._compile(run_id)
+        with speedups.collector_paused():  # imports and build: no garbage worth a heap scan
+            speedups.skip_autograph_of_tf_keras()  # components run in this process
+            ir = self._compile(run_id)
         deployment = runner_utils.extract_local_deployment_config(ir)
         conn = deployment.metadata_connection_config
         conn = getattr(conn, conn.WhichOneof("connection_config"))

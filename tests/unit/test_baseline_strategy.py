@@ -97,3 +97,37 @@ def test_speedups_memoise_the_distribution_scan_and_skip_tf_keras_in_autograph()
     first = config.CONVERSION_RULES[0]
     assert isinstance(first, config.DoNotConvert)
     assert first.matches("tf_keras.src.engine.training") and not first.matches("tf_kerasx")
+
+
+def test_collector_paused_disables_gc_inside_and_freezes_the_settled_heap_once():
+    import gc
+
+    from framework import speedups
+
+    gc.unfreeze()  # as a fresh process: nothing frozen yet
+    try:
+        with speedups.collector_paused():
+            assert not gc.isenabled()
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+        frozen = gc.get_freeze_count()
+        with speedups.collector_paused():  # a second run in the same process: left alone
+            assert gc.isenabled()
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
+def test_skip_collection_at_exit_freezes_the_heap_before_the_final_collection():
+    import subprocess
+    import sys
+
+    code = (
+        "import atexit, gc\n"
+        "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))\n"
+        "from framework import speedups\n"
+        "speedups.skip_collection_at_exit(); speedups.skip_collection_at_exit()\n"
+        "import atexit as a; print('handlers ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == ["handlers ok", "frozen at exit: True"]
