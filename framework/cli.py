@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     from framework import speedups
 
     speedups.memoise_distribution_scan()
+    speedups.defer_tfx_cloud_extensions()
     speedups.skip_collection_at_exit()
     parser = build_parser()
     args = parser.parse_args(argv)

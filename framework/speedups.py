@@ -17,6 +17,9 @@
    interpreter exit, walked that heap for another ~3-4 s after the run had printed its result.
    The collector is paused while the pipeline is imported and built, that settled heap is
    then frozen (`gc.freeze`: left out of later collections), and it is frozen again at exit.
+4. `import tfx.v1` imports `tfx.v1.extensions`, and with it google-cloud-aiplatform: 1.7 s
+   of every run, though only pipelines that use the Google Cloud components need it. That
+   package is registered as a stand-in that imports the real one on first use.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ from __future__ import annotations
 import atexit
 import functools
 import gc
+import importlib
 import importlib.metadata
+import sys
+import types
 from contextlib import contextmanager
 
 
@@ -73,3 +79,41 @@ def skip_collection_at_exit() -> None:
     if not getattr(skip_collection_at_exit, "_registered", False):
         atexit.register(gc.freeze)
         skip_collection_at_exit._registered = True
+
+
+EXTENSIONS = "tfx.v1.extensions"
+
+
+class _DeferredModule(types.ModuleType):
+    """Stands in for a package until one of its attributes is asked for, then imports it."""
+
+    def __getattr__(self, attribute):
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        real = importlib.import_module(self.__name__)
+        parent, _, leaf = self.__name__.rpartition(".")
+        if parent in sys.modules:
+            setattr(sys.modules[parent], leaf, real)
+        self.__dict__.update(real.__dict__)  # references to the stand-in see the real package
+        return getattr(real, attribute)
+
+
+def defer_tfx_cloud_extensions() -> bool:
+    """Import `tfx.v1.extensions` on first use instead of with `tfx.v1`. True when deferred."""
+    import importlib.util
+    from pathlib import Path
+
+    if EXTENSIONS in sys.modules or "tfx.v1" in sys.modules:
+        return False
+    spec = importlib.util.find_spec("tfx")  # finds tfx without importing it
+    folder = Path(list(spec.submodule_search_locations)[0]) / "v1" / "extensions" if spec else None
+    if folder is None or not (folder / "__init__.py").is_file():
+        return False
+    stand_in = _DeferredModule(EXTENSIONS)
+    stand_in.__spec__ = importlib.util.spec_from_file_location(
+        EXTENSIONS, folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
+    stand_in.__path__ = [str(folder)]
+    stand_in.__file__ = str(folder / "__init__.py")
+    sys.modules[EXTENSIONS] = stand_in
+    return True

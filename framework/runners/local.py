@@ -137,13 +137,15 @@ class LocalRunner(Runner):
         from tfx.orchestration.portable import runtime_parameter_utils
 
         from framework.metadata import connection_config
+        from framework.user_code_wheels import reuse_built_wheels
 
         pipeline = self.build_pipeline()
         pipeline.metadata_connection_config = connection_config(self.settings)
-        for component in pipeline.components:
-            if isinstance(component, base_component.BaseComponent):
-                # Packages module_file user code as a wheel, as LocalDagRunner does.
-                component._resolve_pip_dependencies(pipeline.pipeline_info.pipeline_root)
+        with reuse_built_wheels():
+            for component in pipeline.components:
+                if isinstance(component, base_component.BaseComponent):
+                    # Packages module_file user code as a wheel, as LocalDagRunner does.
+                    component._resolve_pip_dependencies(pipeline.pipeline_info.pipeline_root)
         ir = compiler.Compiler().compile(pipeline)
         runtime_parameter_utils.substitute_runtime_parameter(
             ir, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id}
