@@ -161,6 +161,7 @@ class LocalRunner(Runner):
 
         with speedups.collector_paused():  # imports and build: no garbage worth a heap scan
             speedups.skip_autograph_of_tf_keras()  # components run in this process
+            speedups.call_signatures_by_keyword()  # the Evaluator calls signatures (TFMA)
             ir = self._compile(run_id)
         deployment = runner_utils.extract_local_deployment_config(ir)
         conn = deployment.metadata_connection_config
