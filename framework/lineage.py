@@ -293,10 +293,10 @@ def model_lineage(graph: Graph, ref: str) -> list[Step]:
     if record.model is not None:
         steps.append(_step(graph, "model", record.model))
     if record.evaluation is not None:
-        from framework.outcome import _evaluation_metrics
+        from framework.outcome import evaluation_metrics
 
         try:
-            metrics = _evaluation_metrics(record.evaluation.uri)
+            metrics = evaluation_metrics(record.evaluation.uri)
         except Exception:  # unreadable evaluation: the chain is still worth showing
             metrics = {}
         shown = {k: round(v, 4) for k, v in metrics.items() if k in (

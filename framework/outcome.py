@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Optional
 
 
-def _evaluation_metrics(uri: str) -> dict[str, float]:
+def evaluation_metrics(uri: str) -> dict[str, float]:
     """Overall-slice metrics of the candidate model from the Evaluator's output."""
     import tensorflow_model_analysis as tfma
 
@@ -39,7 +39,7 @@ def read_outcome(settings, run_id: str) -> tuple[dict, Optional[bool], Optional[
         for record in run_executions(store, settings.pipeline.name, run_id):
             if record.node == "Evaluator":
                 for art in output_artifacts(store, record.execution_id, "ModelEvaluation"):
-                    metrics = _evaluation_metrics(art.uri)
+                    metrics = evaluation_metrics(art.uri)
                 for art in output_artifacts(store, record.execution_id, "ModelBlessing"):
                     if "blessed" in art.custom_properties:
                         blessed = bool(art.custom_properties["blessed"].int_value)

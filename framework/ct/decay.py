@@ -91,7 +91,7 @@ def score_serving_model(graph: Graph, record: TrainingRecord, spec: str,
     import tensorflow as tf
 
     from framework.errors import UserError
-    from framework.outcome import _evaluation_metrics
+    from framework.outcome import evaluation_metrics
 
     files = labelled_files(spec)
     if not files:
@@ -102,7 +102,7 @@ def score_serving_model(graph: Graph, record: TrainingRecord, spec: str,
         return None
     if record.evaluation is None:
         raise UserError("the serving model has no Evaluator output in ML-Metadata to compare with")
-    evaluation = _evaluation_metrics(record.evaluation.uri)
+    evaluation = evaluation_metrics(record.evaluation.uri)
     if metric not in evaluation:
         raise UserError(f"metric '{metric}' is not in the serving model's evaluation "
                         f"(has: {', '.join(sorted(evaluation)) or 'none'})")

@@ -14,7 +14,9 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 from tfx_bsl.public import tfxio  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# TFX's container entrypoint (Kubeflow, Vertex) runs this file without __file__; the
+# module spec's origin is its path under every loader.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__spec__.origin)))
 import features  # noqa: E402  (a sibling module; Trainer loads this file on its own)
 
 try:  # on every runner the Trainer runs on, Keras 2 tracing ~8x faster (framework/speedups.py)

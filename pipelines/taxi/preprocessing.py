@@ -9,7 +9,9 @@ import sys
 import tensorflow as tf
 import tensorflow_transform as tft
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# TFX's container entrypoint (Kubeflow, Vertex) runs this file without __file__; the
+# module spec's origin is its path under every loader.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__spec__.origin)))
 import features  # noqa: E402  (a sibling module; Transform loads this file on its own)
 
 

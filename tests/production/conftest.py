@@ -101,10 +101,38 @@ class KfpState:
     uploads: list = field(default_factory=list)  # (kind, name, spec dict)
     requests: list = field(default_factory=list)  # (method, path)
     authorization: list = field(default_factory=list)
-    # What GET /runs/{id} answers, one state per call; the last one repeats.
-    run_states: list = field(default_factory=lambda: ["PENDING", "RUNNING", "SUCCEEDED"])
+    # What GET /runs/{id} answers, one state per call; the last one repeats. Only values of
+    # the real v2beta1 RuntimeState enum are accepted (see __setattr__).
+    run_states: list = field(default_factory=lambda: [
+        runtime_state("PENDING"), runtime_state("RUNNING"), runtime_state("SUCCEEDED")])
     run_error: str | None = None
     polls: itertools.count = field(default_factory=itertools.count)
+
+    def __setattr__(self, name, value):
+        if name == "run_states":
+            value = [runtime_state(v) for v in value]
+        super().__setattr__(name, value)
+
+
+def runtime_state(name: str) -> str:
+    """`name` as a member of kfp-server-api's V2beta1RuntimeState; anything else is a bug."""
+    import kfp_server_api
+
+    enum = kfp_server_api.V2beta1RuntimeState
+    if name not in enum.allowable_values:
+        raise ValueError(f"{name!r} is not a v2beta1 RuntimeState ({enum.allowable_values})")
+    return getattr(enum, name)
+
+
+def parse_pipeline_spec(spec: dict):
+    """The uploaded spec as KFP's own PipelineSpec message; unknown fields or wrong types fail."""
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    try:
+        return json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
+    except json_format.ParseError as exc:
+        raise ContractError(f"uploadfile is not a valid PipelineSpec: {exc}") from None
 
 
 def _api_client():
@@ -154,6 +182,7 @@ def _uploaded_spec(handler) -> dict:
             spec = yaml.safe_load(part.get_payload(decode=True))
             if not isinstance(spec, dict) or "pipelineInfo" not in spec:
                 raise ContractError("uploadfile is not a pipeline spec")
+            parse_pipeline_spec(spec)
             return spec
     raise ContractError("multipart body without 'uploadfile'")
 
@@ -277,7 +306,6 @@ def make_handler(state: KfpState):
                     return 404, k.GooglerpcStatus(code=5, message="run not found")
                 n = next(state.polls)
                 run.state = state.run_states[min(n, len(state.run_states) - 1)]
-                assert run.state in k.V2beta1RuntimeState.allowable_values
                 if run.state == "FAILED" and state.run_error:
                     run.error = k.GooglerpcStatus(code=2, message=state.run_error)
                 return 200, run

@@ -156,3 +156,47 @@ def test_runner_run_deploys_runs_and_reports(kfp_server, compiled_kubeflow, stat
         assert result.run_id in kfp_server.state.runs
     else:
         assert "ended FAILED: Evaluator failed" in result.error
+
+
+def test_the_double_parses_every_upload_as_a_kfp_pipeline_spec_message(deploy, kfp_server):
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    from tests.production.conftest import parse_pipeline_spec
+
+    assert deploy()[0] == 0
+    for _kind, _name, spec in kfp_server.state.uploads:
+        message = parse_pipeline_spec(spec)
+        assert isinstance(message, pipeline_spec_pb2.PipelineSpec)
+        assert message.pipeline_info.name == "taxi"
+        assert "CsvExampleGen" in message.root.dag.tasks
+
+
+def test_the_double_refuses_a_spec_with_a_field_pipeline_spec_does_not_have(compiled_kubeflow):
+    import copy
+
+    from tests.production.conftest import parse_pipeline_spec
+
+    spec = copy.deepcopy(compiled_kubeflow.compiled.spec)
+    spec["root"]["dag"]["taskz"] = {}
+    with pytest.raises(ContractError, match="taskz"):
+        parse_pipeline_spec(spec)
+
+
+def test_the_double_refuses_a_spec_field_of_the_wrong_type(compiled_kubeflow):
+    import copy
+
+    from tests.production.conftest import parse_pipeline_spec
+
+    spec = copy.deepcopy(compiled_kubeflow.compiled.spec)
+    spec["pipelineInfo"]["name"] = ["not", "a", "string"]
+    with pytest.raises(ContractError, match="name"):
+        parse_pipeline_spec(spec)
+
+
+def test_run_states_of_the_double_are_members_of_the_v2beta1_enum(kfp_server):
+    import kfp_server_api
+
+    allowed = kfp_server_api.V2beta1RuntimeState.allowable_values
+    assert set(kfp_server.state.run_states) <= set(allowed)
+    with pytest.raises(ValueError, match="not a v2beta1 RuntimeState"):
+        kfp_server.state.run_states = ["RUNNING", "DONE"]
