@@ -28,7 +28,7 @@ def image_tags(ctx) -> list[str]:
 def run_build(ctx, settings, *, push: bool, ca_bundle: str | None, manifest_path: str) -> dict:
     """Build the pipeline image for commit `ctx.commit`, push it if asked; the manifest."""
     from framework.container.client import build_ca_bundle, docker_client
-    from framework.container.image import BuildProgress, build_image, push_image
+    from framework.container.image import BuildProgress, build_image
     from framework.discovery import project_root
 
     repository = settings.image.repository
@@ -52,9 +52,7 @@ def run_build(ctx, settings, *, push: bool, ca_bundle: str | None, manifest_path
     say(f"build: {built.image_id[:19]} in {built.seconds:.1f}s "
         f"({built.cached_steps}/{built.steps} steps cached), tagged {', '.join(refs)}")
     if push:
-        for ref in refs:
-            say(f"push: {ref}")
-            push_image(client, ref, on_line=lambda line: say(f"push:   {line}"))
+        push_refs(client, refs, say)
     manifest = {
         "image": refs[0],
         "images": refs,
@@ -69,4 +67,27 @@ def run_build(ctx, settings, *, push: bool, ca_bundle: str | None, manifest_path
     path = Path(manifest_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def push_refs(client, refs: list[str], say) -> None:
+    """Push every reference of the built image, with the registry's progress lines."""
+    from framework.container.image import push_image
+
+    for ref in refs:
+        say(f"push: {ref}")
+        push_image(client, ref, on_line=lambda line: say(f"push:   {line}"))
+
+
+def push_built(settings, manifest_path: Path) -> dict:
+    """Push the image a build manifest names (every tag), and record that it was pushed."""
+    from framework.ci.registry_auth import docker_auth
+    from framework.container.client import docker_client
+
+    manifest = json.loads(Path(manifest_path).read_text(encoding="utf-8"))
+    client = docker_client(settings)
+    with docker_auth(settings.image.repository or ""):
+        push_refs(client, manifest["images"], lambda line: print(line, flush=True))
+    manifest["pushed"] = True
+    Path(manifest_path).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest

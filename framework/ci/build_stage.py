@@ -55,3 +55,12 @@ def read_manifest(path: Path) -> dict:
     if missing:
         raise UserError(f"{path}: build manifest lacks {', '.join(missing)}")
     return manifest
+
+
+def manifest_for_commit(path: Path, commit: str) -> dict:
+    """The build manifest, which must be this commit's: a stale one is a clear error."""
+    manifest = read_manifest(path)
+    if manifest["commit"] != commit:
+        raise UserError(f"{path}: the build manifest is for commit {manifest['commit'][:12]}, "
+                        f"this build is {commit[:12]} (run `mlops ci build` for this commit)")
+    return manifest

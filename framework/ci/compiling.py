@@ -12,23 +12,27 @@ import shutil
 from pathlib import Path
 
 from framework.ci import artifacts
-from framework.errors import UserError
 
 RECORD = "compiled.json"
 MANIFEST = "build-manifest.json"
 
 
 def compile_stage(ctx, settings, *, manifest_path: Path, output_dir: Path,
-                  ignore: tuple[str, ...] = ()) -> dict:
-    from framework.ci.build_stage import read_manifest
+                  ignore: tuple[str, ...] = (), push: bool = False) -> dict:
+    """Push the built image (when `push`, unless the build pushed it), compile with it, store
+    the files under the commit.
+
+    The push happens here, not in `build`, so that nothing leaves the CI machine before the
+    rehearsal stage has run the pipeline in that image.
+    """
+    from framework.ci.build import push_built
+    from framework.ci.build_stage import manifest_for_commit
     from framework.production.release import resolve_release
     from framework.runners import get_runner
 
-    manifest = read_manifest(manifest_path)
-    if manifest["commit"] != ctx.commit:
-        raise UserError(f"{manifest_path}: the build manifest is for commit "
-                        f"{manifest['commit'][:12]}, this build is {ctx.commit[:12]} "
-                        "(run `mlops ci build` for this commit)")
+    manifest = manifest_for_commit(manifest_path, ctx.commit)
+    if push and not manifest.get("pushed"):
+        push_built(settings, manifest_path)
     release = resolve_release(settings, manifest=manifest_path)
     runner = get_runner(settings.runner, settings, release=release, ignore=ignore)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -100,7 +100,8 @@ def _jenkins_stage(step: Step, config: CiConfig) -> list[str]:
         report = _groovy(step.junit)
         post += ["always {", f"    junit allowEmptyResults: true, testResults: {report}", "}"]
     if step.archive:
-        post += ["success {",
+        # always: a failed stage's logs (a rehearsal's task logs) are what the reader needs.
+        post += ["always {",
                  f"    archiveArtifacts artifacts: {_groovy(step.archive)}, "
                  "allowEmptyArchive: true, fingerprint: true", "}"]
     if post:

@@ -74,6 +74,12 @@ class CloudBuildConfig:
 
 
 @dataclass
+class RehearsalConfig:
+    # Environments whose CI runs skip the rehearsal (`mlops ci rehearse`).
+    skip: list[str] = field(default_factory=list)
+
+
+@dataclass
 class CiConfig:
     pipeline: str = "taxi"
     routes: list[Route] = field(default_factory=list)
@@ -81,6 +87,7 @@ class CiConfig:
     # Pre-flight rules (`mlops check`) that `mlops ci compile` lets pass, per environment.
     preflight_ignore: dict[str, list[str]] = field(default_factory=dict)
     test: TestConfig = field(default_factory=TestConfig)
+    rehearsal: RehearsalConfig = field(default_factory=RehearsalConfig)
     jenkins: JenkinsConfig = field(default_factory=JenkinsConfig)
     cloudbuild: CloudBuildConfig = field(default_factory=CloudBuildConfig)
 
@@ -198,8 +205,8 @@ def make_plan(config: CiConfig, ctx, *, pipeline: str, requested_env: Optional[s
     stages = ["test", "build"]
     if env is None:
         reasons["build"] = "image built to check it, not pushed (no environment)"
-        for stage in ("compile", "deploy"):
-            reasons[stage] = "no environment to compile or deploy for"
+        for stage in ("rehearse", "compile", "deploy"):
+            reasons[stage] = "no environment to rehearse, compile or deploy for"
         return Plan(None, stages, reasons, why_env, changed=changed)
     if runner_of is None:
         from framework.settings import load_settings
@@ -207,16 +214,23 @@ def make_plan(config: CiConfig, ctx, *, pipeline: str, requested_env: Optional[s
         def runner_of(name):
             return load_settings(pipeline, name, environ=environ).runner
     runner = runner_of(env)
-    push = ctx.system != "local"
-    reasons["build"] = ("image built and pushed" if push
-                        else "image built; not pushed outside CI (use --push)")
     approval = config.needs_approval(env)
-    if runner in DEPLOYABLE_RUNNERS:
-        stages += ["compile", "deploy"]
-        reasons["compile"] = f"compile for {runner} ({env})"
-        reasons["deploy"] = f"deploy to {runner} ({env})" + (" after approval" if approval else "")
-    else:
-        for stage in ("compile", "deploy"):
+    if runner not in DEPLOYABLE_RUNNERS:
+        reasons["build"] = "image built to check it, not pushed (nothing to deploy)"
+        for stage in ("rehearse", "compile", "deploy"):
             reasons[stage] = f"environment {env} runs on the {runner} runner: nothing to deploy"
+        return Plan(env, stages, reasons, why_env, approval=approval, runner=runner,
+                    changed=changed)
+    push = ctx.system != "local"
+    reasons["build"] = ("image built; compile pushes it" if push
+                        else "image built; not pushed outside CI (use --push)")
+    if env in config.rehearsal.skip:
+        reasons["rehearse"] = f"switched off for {env} (rehearsal.skip in {CONFIG_FILE})"
+    else:
+        stages.append("rehearse")
+        reasons["rehearse"] = f"run the {runner} spec in the built image, before any upload"
+    stages += ["compile", "deploy"]
+    reasons["compile"] = f"{'push the image, ' if push else ''}compile for {runner} ({env})"
+    reasons["deploy"] = f"deploy to {runner} ({env})" + (" after approval" if approval else "")
     return Plan(env, stages, reasons, why_env, approval=approval, push=push, runner=runner,
                 changed=changed)

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-# The four stages, in order; `mlops ci <stage>` runs each one.
-STAGES = ("test", "build", "compile", "deploy")
+# The stages, in order; `mlops ci <stage>` runs each one. Nothing leaves the CI machine
+# before `rehearse` has run the compiled pipeline in the built image: `build` only builds,
+# `compile` pushes the image and stores the spec, `deploy` uploads it.
+STAGES = ("test", "build", "rehearse", "compile", "deploy")
 
 # Where every step writes what later steps, and the CI system, pick up.
 OUT = ".mlops/ci/out"
@@ -21,6 +23,7 @@ PLAN_FILE = f"{OUT}/plan.json"
 JUNIT_FILE = f"{OUT}/junit.xml"
 MANIFEST_FILE = f"{OUT}/build-manifest.json"
 COMPILED_DIR = OUT
+REHEARSAL_DIR = f"{OUT}/rehearsal"
 
 # CI parameters: name -> (default, help). Jenkins: `parameters {}`; Cloud Build: `_NAME`.
 PARAMETERS = {
@@ -64,12 +67,18 @@ STEPS: tuple[Step, ...] = (
          wait_for=("setup",)),
     Step("test", "Test", ("mlops", "ci", "test", *_SELECT, "--junit", JUNIT_FILE),
          wait_for=("plan",), parallel=TEST_AND_BUILD, junit=JUNIT_FILE),
-    Step("build", "Build", ("mlops", "ci", "build", *_SELECT, "--manifest", MANIFEST_FILE),
-         wait_for=("plan",), parallel=TEST_AND_BUILD, credentials=("registry", "gcp")),
+    Step("build", "Build",
+         ("mlops", "ci", "build", *_SELECT, "--manifest", MANIFEST_FILE, "--no-push"),
+         wait_for=("plan",), parallel=TEST_AND_BUILD),
+    Step("rehearse", "Rehearse",
+         ("mlops", "ci", "rehearse", *_SELECT, "--manifest", MANIFEST_FILE,
+          "--root", REHEARSAL_DIR),
+         wait_for=("build",), archive=f"{REHEARSAL_DIR}/logs/**", routed_only=True),
     Step("compile", "Compile",
          ("mlops", "ci", "compile", *_SELECT, "--manifest", MANIFEST_FILE,
           "--output", COMPILED_DIR),
-         wait_for=("build",), credentials=("gcp",), archive=f"{OUT}/**", routed_only=True),
+         wait_for=("rehearse",), credentials=("registry", "gcp"), archive=f"{OUT}/**",
+         routed_only=True),
     Step("deploy", "Deploy", ("mlops", "ci", "deploy", *_SELECT),
          wait_for=("test", "compile"), credentials=("kfp", "gcp"), routed_only=True,
          approval=True),

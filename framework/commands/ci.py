@@ -1,4 +1,4 @@
-"""`mlops ci`: the CI stages (test, build, compile, deploy) and the CI files' tooling.
+"""`mlops ci`: the CI stages (test, build, rehearse, compile, deploy) and the CI files' tooling.
 
 Jenkinsfile and cloudbuild.yaml run nothing but these commands. Every stage first works
 out the plan for the commit (ci.yaml: branch/tag -> environment, skipped paths) and, when
@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 
 NAME = "ci"
-HELP = "CI/CD stages: test, build, compile, deploy; plan, render, verify the CI files"
+HELP = ("CI/CD stages: test, build, rehearse, compile, deploy; plan, render, verify the CI "
+        "files")
 
 
 def _stage_args(parser: argparse.ArgumentParser) -> None:
@@ -21,8 +22,14 @@ def _stage_args(parser: argparse.ArgumentParser) -> None:
                         "branch or tag in ci.yaml")
 
 
+def _push_args(parser: argparse.ArgumentParser, help_text: str) -> None:
+    push = parser.add_mutually_exclusive_group()
+    push.add_argument("--push", dest="push", action="store_true", default=None, help=help_text)
+    push.add_argument("--no-push", dest="push", action="store_false")
+
+
 def add_arguments(parser) -> None:
-    from framework.ci.stages import JUNIT_FILE, MANIFEST_FILE, OUT
+    from framework.ci.stages import JUNIT_FILE, MANIFEST_FILE, OUT, REHEARSAL_DIR
 
     sub = parser.add_subparsers(dest="ci_command", metavar="STAGE")
     sub.required = True
@@ -50,17 +57,25 @@ def add_arguments(parser) -> None:
     _stage_args(p)
     p.add_argument("--manifest", default=MANIFEST_FILE,
                    help=f"build manifest (default: {MANIFEST_FILE})")
-    push = p.add_mutually_exclusive_group()
-    push.add_argument("--push", dest="push", action="store_true", default=None,
-                      help="push the image (default: in CI, when the commit has an environment)")
-    push.add_argument("--no-push", dest="push", action="store_false")
+    _push_args(p, "push the image now (default: in CI, when the commit deploys; the CI files "
+               "leave the push to compile)")
     p.add_argument("--ca-bundle", default=None,
                    help="extra CA bundle for a TLS-inspecting proxy (default: $CI_CA_BUNDLE, "
                    "else image.ca_bundle in settings, else $PIP_CERT)")
 
-    p = sub.add_parser("compile", help="compile for the environment's target and store the "
-                       "result and the build manifest under the commit")
+    p = sub.add_parser("rehearse", help="run the compiled pipeline in the built image "
+                       "(`mlops rehearse`) before anything is uploaded")
     _stage_args(p)
+    p.add_argument("--manifest", default=MANIFEST_FILE,
+                   help=f"build manifest from `mlops ci build` (default: {MANIFEST_FILE})")
+    p.add_argument("--root", default=REHEARSAL_DIR,
+                   help=f"local folder for the rehearsal (default: {REHEARSAL_DIR})")
+
+    p = sub.add_parser("compile", help="push the built image, compile for the environment's "
+                       "target and store the result and the build manifest under the commit")
+    _stage_args(p)
+    _push_args(p, "push the manifest's image first, unless the build pushed it (default: in "
+               "CI, when the commit deploys)")
     p.add_argument("--manifest", default=MANIFEST_FILE,
                    help=f"build manifest (default: {MANIFEST_FILE})")
     p.add_argument("--output", default=OUT,
@@ -86,7 +101,8 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     handler = {
-        "plan": _plan, "test": _test, "build": _build, "compile": _compile,
+        "plan": _plan, "test": _test, "build": _build, "rehearse": _rehearse,
+        "compile": _compile,
         "deploy": _deploy, "render": _render, "verify": _verify,
     }[args.ci_command]
     return handler(args)
@@ -186,6 +202,20 @@ def _build(args) -> int:
     return 0
 
 
+def _rehearse(args) -> int:
+    from framework.ci.rehearsing import rehearse_stage
+    from framework.preflight import parse_ignore
+
+    root, ctx, config, pipeline, plan = _prepare(args)
+    if _skipped(plan, "rehearse"):
+        return 0
+    settings = _settings_for(pipeline, plan)
+    ignore = parse_ignore(config.preflight_ignore.get(plan.env, []))
+    rehearse_stage(ctx, settings, manifest_path=_abs(root, args.manifest),
+                   root=_abs(root, args.root), ignore=tuple(ignore))
+    return 0
+
+
 def _compile(args) -> int:
     from framework.ci.compiling import compile_stage
     from framework.preflight import parse_ignore
@@ -196,7 +226,8 @@ def _compile(args) -> int:
     settings = _settings_for(pipeline, plan)
     ignore = parse_ignore([*config.preflight_ignore.get(plan.env, []), *(args.ignore or [])])
     record = compile_stage(ctx, settings, manifest_path=_abs(root, args.manifest),
-                           output_dir=_abs(root, args.output), ignore=tuple(ignore))
+                           output_dir=_abs(root, args.output), ignore=tuple(ignore),
+                           push=plan.push if args.push is None else args.push)
     print(f"compiled {record['file']} for {record['runner']} ({record['env']}); "
           f"stored in {record['store']}")
     return 0

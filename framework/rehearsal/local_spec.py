@@ -145,23 +145,30 @@ def stand_in_for_unrunnable(spec: dict) -> tuple[dict, list[StandIn]]:
         kind = next(iter(executors.get(component.get("executorLabel"), {"dag": None})))
         if kind not in RUNNABLE_EXECUTORS:
             gone[name] = kind
-    stand_ins = []
+    stand_ins: list[StandIn] = []
     for name, kind in sorted(gone.items()):
-        readers = []
+        readers, also_gone = [], []
         for reader, task in tasks.items():
-            if reader in gone:
-                continue
             artifacts = task.get("inputs", {}).get("artifacts", {})
             for key, source in list(artifacts.items()):
-                if source.get("taskOutputArtifact", {}).get("producerTask") == name:
-                    del artifacts[key]
-                    definitions = components[task["componentRef"]["name"]]["inputDefinitions"]
-                    definitions["artifacts"].pop(key, None)
-                    readers.append(f"{reader}.{key}")
-            if name in task.get("dependentTasks", []):
+                if source.get("taskOutputArtifact", {}).get("producerTask") != name:
+                    continue
+                if reader in gone:
+                    also_gone.append(reader)
+                    continue
+                del artifacts[key]
+                definitions = components[task["componentRef"]["name"]]["inputDefinitions"]
+                definitions["artifacts"].pop(key, None)
+                readers.append(f"{reader}.{key}")
+            if reader not in gone and name in task.get("dependentTasks", []):
                 task["dependentTasks"].remove(name)
-        instead = (f"rehearsed as a first run, where it finds nothing: no input for "
-                   f"{', '.join(readers)}" if readers else "nothing reads its output")
+        if readers:
+            instead = ("rehearsed as a first run, where it finds nothing: no input for "
+                       + ", ".join(readers))
+        elif also_gone:
+            instead = f"read only by {', '.join(also_gone)}, which is not run either"
+        else:
+            instead = "nothing reads its output"
         stand_ins.append(StandIn(name, f"a {kind} node, which kfp.local cannot execute",
                                  instead))
     for name in gone:

@@ -39,7 +39,9 @@ class RehearsalResult:
         out.update(spec_file=str(self.spec_file), image=self.image,
                    replacements=[str(r) for r in self.replacements],
                    stand_ins=[str(s) for s in self.stand_ins],
-                   containers={t.name: t.container for t in self.tasks})
+                   tasks={t.name: {"container": t.container, "exit_code": t.exit_code,
+                                   "image": t.image, "seconds": round(t.seconds, 1),
+                                   "log": str(t.log)} for t in self.tasks})
         return out
 
 

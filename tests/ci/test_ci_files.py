@@ -103,11 +103,27 @@ def test_every_stage_is_one_jenkins_stage_and_one_cloudbuild_step():
 
 def test_cloudbuild_waits_only_where_stages_cannot_overlap():
     steps = {s["id"]: s for s in yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())["steps"]}
-    # test and build overlap (both wait only for the plan); compile needs build's manifest;
-    # deploy needs both the tests and the compiled pipeline.
+    # test and build overlap (both wait only for the plan); the rehearsal needs the built
+    # image; compile (which pushes) waits for the rehearsal; deploy needs both the tests and
+    # the compiled pipeline.
     assert steps["test"]["waitFor"] == steps["build"]["waitFor"] == ["plan"]
-    assert steps["compile"]["waitFor"] == ["build"]
+    assert steps["rehearse"]["waitFor"] == ["build"]
+    assert steps["compile"]["waitFor"] == ["rehearse"]
     assert steps["deploy"]["waitFor"] == ["test", "compile"]
+
+
+def test_both_files_rehearse_after_the_build_and_before_any_upload():
+    jenkins = jenkins_commands((ROOT / "Jenkinsfile").read_text())
+    cloudbuild = cloudbuild_commands(yaml.safe_load((ROOT / "cloudbuild.yaml").read_text()))
+    for listed in (jenkins, cloudbuild):
+        stages = [argv[2] for argv in listed if argv[:2] == ["mlops", "ci"]]
+        assert stages.index("build") < stages.index("rehearse") < stages.index("compile")
+        rehearse = next(argv for argv in listed if argv[:3] == ["mlops", "ci", "rehearse"])
+        assert "--manifest" in rehearse  # the image the build made, by its reference
+        build = next(argv for argv in listed if argv[:3] == ["mlops", "ci", "build"])
+        assert "--no-push" in build  # nothing leaves the machine before the rehearsal
+    names = jenkins_stage_names((ROOT / "Jenkinsfile").read_text())
+    assert names.index("Rehearse") == names.index("Compile") - 1
 
 
 def test_jenkinsfile_has_the_required_declarative_pieces():

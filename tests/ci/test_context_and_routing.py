@@ -9,6 +9,7 @@ import pytest
 
 from framework.ci.context import CiContextError, ci_context, docker_tag
 from framework.ci.routing import load_config, make_plan
+from framework.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 SHA = "3f6c2a9d8e1b4c7a0f2e5d8c1b4a7e0d3c6b9a21"
@@ -108,7 +109,7 @@ def plan_for(environ: dict, changed=None, requested=None):
 def test_routed_refs_run_every_stage_in_their_environment(environ, env, approval):
     plan = plan_for(environ, changed=["framework/cli.py"])
     assert (plan.env, plan.stages, plan.approval, plan.push) == (
-        env, ["test", "build", "compile", "deploy"], approval, True)
+        env, ["test", "build", "rehearse", "compile", "deploy"], approval, True)
 
 
 def test_feature_branch_is_tested_and_built_but_not_deployed():
@@ -133,7 +134,7 @@ def test_changes_only_in_skipped_paths_run_nothing():
 def test_one_code_change_among_docs_runs_everything():
     plan = plan_for(jenkins_env(BRANCH_NAME="main"),
                     changed=["docs/cicd.md", "pipelines/taxi/settings.yaml"])
-    assert plan.stages == ["test", "build", "compile", "deploy"]
+    assert plan.stages == ["test", "build", "rehearse", "compile", "deploy"]
 
 
 def test_unknown_changes_such_as_a_shallow_clone_skip_nothing():
@@ -148,7 +149,33 @@ def test_explicit_environment_overrides_the_route():
 def test_environment_on_the_local_runner_has_nothing_to_deploy():
     plan = plan_for(jenkins_env(BRANCH_NAME="feature/x"), changed=["a.py"], requested="test")
     assert plan.stages == ["test", "build"]
+    assert plan.push is False  # nothing deploys, so nothing is pushed
     assert "local runner" in plan.reasons["deploy"]
+
+
+def test_ci_yaml_can_switch_the_rehearsal_off_for_one_environment():
+    import dataclasses
+
+    config = load_config(ROOT)
+    config = dataclasses.replace(config, rehearsal=dataclasses.replace(config.rehearsal,
+                                                                       skip=["prod"]))
+    ctx = ci_context(cloudbuild_env(TAG_NAME="v1.0.0"), ROOT)
+    plan = make_plan(config, ctx, pipeline="taxi", changed=["a.py"], environ={},
+                     runner_of=RUNNERS.get)
+    assert plan.stages == ["test", "build", "compile", "deploy"]
+    assert plan.reasons["rehearse"] == "switched off for prod (rehearsal.skip in ci.yaml)"
+    develop = plan_for(jenkins_env(BRANCH_NAME="develop"), changed=["a.py"])
+    assert "rehearse" in develop.stages
+
+
+def test_an_unknown_key_under_rehearsal_in_ci_yaml_is_refused(tmp_path):
+    import shutil
+
+    shutil.copy(ROOT / "ci.yaml", tmp_path / "ci.yaml")
+    text = (tmp_path / "ci.yaml").read_text().replace("  skip: []", "  skipp: [prod]")
+    (tmp_path / "ci.yaml").write_text(text)
+    with pytest.raises(UserError, match="skipp"):
+        load_config(tmp_path)
 
 
 def test_outside_ci_the_image_is_not_pushed_by_default(tmp_path):

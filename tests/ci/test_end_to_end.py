@@ -1,5 +1,6 @@
 """The stages in order: compile and deploy for real against the Kubeflow API double, and
-the whole `test && build && compile && deploy` chain in a clean clone (needs a Docker API).
+the whole `test && build && rehearse && compile && deploy` chain in a clean clone (needs a
+Docker API).
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ def test_compile_then_deploy_run_wait_against_the_kfp_double(kfp, tmp_path):
     commit = git(ROOT, "rev-parse", "HEAD")
     image = f"europe-west4-docker.pkg.dev/portable-mlops-dev/mlops/taxi:{commit}"
     manifest = tmp_path / "build-manifest.json"
+    # "pushed": a build that pushed already (`mlops ci build --push`): compile pushes nothing.
     manifest.write_text(json.dumps({"image": image, "images": [image], "commit": commit,
-                                    "version_tag": commit[:7]}))
+                                    "version_tag": commit[:7], "pushed": True}))
     store = tmp_path / "store"
     env = develop_build_env(ROOT, url, store)
 
@@ -127,9 +129,41 @@ def test_failed_integration_run_fails_the_deploy_stage(kfp, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize("pushed_by_build", [False, True])
+def test_compile_pushes_the_image_after_the_rehearsal_unless_the_build_did(
+        kfp, tmp_path, monkeypatch, pushed_by_build):
+    from unittest import mock
+
+    import framework.ci.build as build
+    from framework.cli import main
+
+    push = mock.create_autospec(build.push_built)
+    monkeypatch.setattr(build, "push_built", push)
+    url, _state = kfp
+    commit = git(ROOT, "rev-parse", "HEAD")
+    image = f"europe-west4-docker.pkg.dev/portable-mlops-dev/mlops/taxi:{commit}"
+    manifest = tmp_path / "build-manifest.json"
+    manifest.write_text(json.dumps({"image": image, "images": [image], "commit": commit,
+                                    "version_tag": commit[:7], "pushed": pushed_by_build}))
+    for name in list(os.environ):
+        if name.startswith(("MLOPS_", "JENKINS_", "GIT_", "BRANCH_", "TAG_", "CI_")):
+            monkeypatch.delenv(name)
+    for name, value in develop_build_env(ROOT, url, tmp_path / "store").items():
+        monkeypatch.setenv(name, value)
+    assert main(["ci", "compile", "--manifest", str(manifest), "--output",
+                 str(tmp_path / "out")]) == 0
+    if pushed_by_build:
+        push.assert_not_called()
+    else:
+        push.assert_called_once_with(mock.ANY, manifest)
+        assert push.call_args.args[0].env == "dev"
+
+
 @pytest.mark.container
-def test_done_when_all_four_stages_run_in_order_on_a_clean_clone(kfp, tmp_path):
-    """`mlops ci test && build && compile && deploy` on a fresh clone, deploy on the double."""
+def test_done_when_all_five_stages_run_in_order_on_a_clean_clone(kfp, tmp_path):
+    """`mlops ci test && build && rehearse && compile && deploy` on a fresh clone: the
+    rehearsal runs the compiled spec in the image the build made, deploy goes to the double.
+    Nothing is pushed (there is no registry here): build and compile run with --no-push."""
     from framework.container.client import DockerUnavailableError, docker_client
 
     try:
@@ -146,6 +180,7 @@ def test_done_when_all_four_stages_run_in_order_on_a_clean_clone(kfp, tmp_path):
     env = develop_build_env(
         clone, url, tmp_path / "store", MLOPS_IMAGE__BASE_IMAGE=base,
         MLOPS_IMAGE__REPOSITORY="localhost/portable-mlops-ci-e2e",
+        MLOPS_TRAINING__TRAIN_STEPS="20", MLOPS_TRAINING__EVAL_STEPS="5",
         **{k: v for k, v in os.environ.items()
            if k in ("DOCKER_HOST", "MLOPS_IMAGE__CA_BUNDLE", "PIP_CERT")})
     # A tiny selection keeps the test stage short; the stage is otherwise the real one.
@@ -153,7 +188,8 @@ def test_done_when_all_four_stages_run_in_order_on_a_clean_clone(kfp, tmp_path):
     steps = [
         ("test", ["--junit", str(tmp_path / "junit.xml"), "--lint", "framework/ci", str(smoke)]),
         ("build", ["--no-push"]),
-        ("compile", []),
+        ("rehearse", []),
+        ("compile", ["--no-push"]),
         ("deploy", ["--run", "--wait", "--poll", "0.1"]),
     ]
     for stage, extra in steps:
@@ -164,3 +200,6 @@ def test_done_when_all_four_stages_run_in_order_on_a_clean_clone(kfp, tmp_path):
     assert manifest["image"] == f"localhost/portable-mlops-ci-e2e:{commit}"
     assert executor_images(state.uploads[-1][2]) == {manifest["image"]}
     assert [r.state for r in state.runs.values()] == ["SUCCEEDED"]
+    rehearsal = clone / ".mlops/ci/out/rehearsal"
+    assert (rehearsal / "compiled" / "taxi-kubeflow.yaml").is_file()
+    assert [p for p in (rehearsal / "serving").iterdir() if p.name.isdigit()], "nothing pushed"

@@ -83,6 +83,8 @@ def test_vertex_resolvers_are_named_and_the_evaluator_rehearses_a_first_run(comp
     assert names == ["latest_blessed_model_resolver-model-blessing-resolver",
                      "latest_blessed_model_resolver-model-resolver"]
     assert all("resolver node, which kfp.local cannot execute" in str(s) for s in resolvers)
+    assert "read only by latest_blessed_model_resolver-model-resolver, which is not run either" \
+        in str(resolvers[0])
     assert "Evaluator.baseline_model" in str(resolvers[1])
     tasks = local.spec["root"]["dag"]["tasks"]
     assert not any("resolver" in name for name in tasks)
