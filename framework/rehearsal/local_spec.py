@@ -30,7 +30,7 @@ class Replacement:
     after: str
 
     def __str__(self) -> str:
-        return f"{self.what}: {self.before} -> {self.after}"
+        return f"replaced {self.what}: {self.before} -> {self.after}"
 
 
 @dataclass(frozen=True)

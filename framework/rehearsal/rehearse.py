@@ -155,9 +155,17 @@ def execute(spec_file: Path, parameters: dict, root: Path, observed) -> None:
 
     pipeline = components.load_component_from_file(str(spec_file))
     local.init(runner=local.DockerRunner(), pipeline_root=str(root), raise_on_error=False)
-    with open(observed.log_dir / "kfp.local.log", "w", encoding="utf-8") as log, \
-            contextlib.redirect_stdout(log), adapted(observed):
-        pipeline(**parameters)
+    log_path = observed.log_dir / "kfp.local.log"
+    try:
+        with open(log_path, "w", encoding="utf-8") as log, contextlib.redirect_stdout(log), \
+                adapted(observed):
+            pipeline(**parameters)
+    except UserError:
+        raise
+    except Exception as exc:  # kfp.local refused the spec itself (not a task's failure)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RunFailedError(f"kfp.local could not run {spec_file.name}: {first[:300]} "
+                             f"(its log: {log_path})") from None
 
 
 def outcome(tasks) -> tuple[dict, Optional[bool], Optional[str]]:
@@ -192,34 +200,37 @@ def log_tail(task, lines: int = LOG_TAIL) -> list[str]:
     return [line.rstrip() for line in text.splitlines() if line.strip()][-lines:]
 
 
-def rehearse(runner, *, root: Path, data: Optional[str] = None, image: Optional[str] = None,
-             package: Optional[str] = None, keep_containers: bool = False,
-             say: Callable[[str], None] = print, progress=None) -> RehearsalResult:
-    """Compile (or take `package`), localize, check, execute; RunFailedError if a task fails."""
-    from framework.progress import ConsoleProgress
-    from framework.rehearsal.kfp_local_adapter import Observed
+@dataclass
+class Prepared:
+    """Everything a rehearsal needs before its first container starts."""
 
-    started = time.monotonic()
+    compiled: object  # framework.production.compile.Compiled
+    local: object  # local_spec.LocalSpec
+    spec_file: Path
+    images: list
+
+
+def prepare(runner, root: Path, *, data, image, package, say) -> Prepared:
+    """Compile (or load `package`), localize, print each change, check, copy the data."""
     settings = runner.target_settings
-    root = Path(root).resolve()
-    root.mkdir(parents=True, exist_ok=True)
     compiled = runner.package_or_compile(package, root / "compiled")
     say(f"spec: {compiled.path} ({compiled.target}, as `mlops deploy` uploads it)")
     local, folders = prepare_spec(compiled, settings, root)
-    for change in local.replacements:
-        say(f"replaced {change}")
-    for stand_in in local.stand_ins:
-        say(stand_in)
+    for change in [*local.replacements, *local.stand_ins]:
+        say(str(change))
     images = run_checks(local, settings, root, image, say)
     source = sample_data(settings, data)
     files = copy_data(source, folders["data root"])
     say(f"data: {files} file(s) from {source} in {folders['data root']}")
     folders["serving"].mkdir(parents=True, exist_ok=True)
     spec_file = write_spec(local.spec, root / "compiled" / f"{compiled.path.stem}.rehearsal.yaml")
+    return Prepared(compiled, local, spec_file, images)
 
-    progress = progress or ConsoleProgress()
-    log_dir = root / "logs" / time.strftime("%Y%m%d-%H%M%S")
-    log_dir.mkdir(parents=True, exist_ok=True)
+
+def observer(progress, log_dir: Path, keep_containers: bool):
+    """An Observed whose task events print as `mlops run` prints its components."""
+    from framework.rehearsal.kfp_local_adapter import Observed
+
     order: list[str] = []
 
     def on_start(name):
@@ -231,12 +242,29 @@ def rehearse(runner, *, root: Path, data: Optional[str] = None, image: Optional[
         progress.component_finished(order.index(record.name) + 1, record.name, state,
                                     record.seconds)
 
-    observed = Observed(log_dir, on_start=on_start, on_end=on_end,
-                        keep_containers=keep_containers)
-    progress.pipeline_started(settings.pipeline.name, log_dir.name, local.tasks,
-                              f"kfp.local in {', '.join(images)}")
-    execute(spec_file, compiled.parameters, root, observed)
-    return _result(settings, runner, observed, local, spec_file, images, started)
+    return Observed(log_dir, on_start=on_start, on_end=on_end, keep_containers=keep_containers)
+
+
+def rehearse(runner, *, root: Path, data: Optional[str] = None, image: Optional[str] = None,
+             package: Optional[str] = None, keep_containers: bool = False,
+             say: Callable[[str], None] = print, progress=None) -> RehearsalResult:
+    """Prepare, then execute; a failed task is in the result (see `raise_for_failure`)."""
+    from framework.progress import ConsoleProgress
+
+    started = time.monotonic()
+    settings = runner.target_settings
+    root = Path(root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    ready = prepare(runner, root, data=data, image=image, package=package, say=say)
+    progress = progress or ConsoleProgress()
+    log_dir = root / "logs" / time.strftime("%Y%m%d-%H%M%S")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    observed = observer(progress, log_dir, keep_containers)
+    progress.pipeline_started(settings.pipeline.name, log_dir.name, ready.local.tasks,
+                              f"kfp.local in {', '.join(ready.images)}")
+    execute(ready.spec_file, ready.compiled.parameters, root, observed)
+    return _result(settings, runner, observed, ready.local, ready.spec_file, ready.images,
+                   started)
 
 
 def _result(settings, runner, observed, local, spec_file, images, started) -> RehearsalResult:

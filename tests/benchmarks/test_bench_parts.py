@@ -199,3 +199,26 @@ def test_measure_records_cpu_at_marked_lines():
     m = proc_measure.measure([sys.executable, "-c", code], mark=r"^(go|done)$")
     (_, cpu_go, _), (_, cpu_done, _) = m.extra["marks"]
     assert cpu_done - cpu_go >= 0.25
+
+
+def test_rehearsal_benchmark_summarises_medians_and_reports_failed_runs():
+    import rehearsal_bench
+
+    runs = [{"seconds": s, "peak_tree_rss_mb": m, "machine_memory_peak_above_baseline_mb": 2 * m,
+             "returncode": rc} for s, m, rc in ((100.0, 900.0, 0), (120.0, 1100.0, 0),
+                                                (110.0, 1000.0, 1))]
+    summary = rehearsal_bench.summary(runs)
+    assert summary == {"median_seconds": 110.0, "median_peak_tree_rss_mb": 1000.0,
+                       "median_machine_memory_mb": 2000.0, "all_succeeded": False}
+
+
+def test_machine_memory_sees_memory_taken_by_another_process():
+    import subprocess
+
+    import rehearsal_bench
+
+    # 300 MB held by a process outside this one's tree, as a task container's would be.
+    with rehearsal_bench.MachineMemory(interval=0.05) as memory:
+        subprocess.run([sys.executable, "-c",
+                        "import time; b = b\"x\" * (300 * 2**20); time.sleep(1)"], check=True)
+    assert memory.peak_above_baseline_mb > 200

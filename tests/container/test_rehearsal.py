@@ -107,6 +107,24 @@ def test_output_names_each_replacement_and_one_line_per_task_with_its_time(rehea
     assert json.loads((root / "result.json").read_text())["succeeded"] is True
 
 
+def test_the_vertex_spec_rehearses_without_its_resolvers_as_a_first_run(pipeline_image,
+                                                                        tmp_path):
+    run = mlops("rehearse", "--env", "staging", "--target", "vertex", "--root", str(tmp_path),
+                "--tag", TAG, "--local-image", pipeline_image.ref, env=rehearsal_env(),
+                json_out=tmp_path / "result.json", timeout=1800)
+    assert run.returncode == 0, run.output[-4000:]
+    assert sorted(run.result["tasks"]) == TASKS
+    assert run.result["stand_ins"][:2] == [
+        "not run: latest_blessed_model_resolver-model-blessing-resolver (a resolver node, which "
+        "kfp.local cannot execute); read only by latest_blessed_model_resolver-model-resolver, "
+        "which is not run either",
+        "not run: latest_blessed_model_resolver-model-resolver (a resolver node, which "
+        "kfp.local cannot execute); rehearsed as a first run, where it finds nothing: no input "
+        "for Evaluator.baseline_model"]
+    assert run.result["blessed"] is True and run.result["pushed_model"]
+    assert (tmp_path / "compiled" / "taxi-vertex.json").is_file()
+
+
 # ------------------------------------------------------------------ rehearsals that must fail
 
 

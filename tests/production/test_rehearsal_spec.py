@@ -119,3 +119,20 @@ def test_a_remote_uri_left_in_the_spec_stops_the_rehearsal_without_the_engine():
     with pytest.raises(RehearsalCheckError,
                        match=r"gives CsvExampleGen gs://elsewhere/data, .* \(1 more like it\)"):
         check_reachable(referenced, root=ROOT, workdir="/app", client=None, image="i:t")
+
+
+def test_a_spec_kfp_local_refuses_is_one_error_line_not_a_traceback(compiled_kubeflow, tmp_path):
+    from framework.errors import RunFailedError
+    from framework.rehearsal.kfp_local_adapter import Observed
+    from framework.rehearsal.rehearse import execute, write_spec
+
+    _settings, local = _localize(compiled_kubeflow)
+    # A condition on the first task: kfp.local supports none, and says so before any container.
+    local.spec["root"]["dag"]["tasks"]["CsvExampleGen"]["triggerPolicy"] = {
+        "condition": "inputs.parameter_values['x'] == 'y'"}
+    spec_file = write_spec(local.spec, tmp_path / "spec.yaml")
+    observed = Observed(tmp_path)
+    with pytest.raises(RunFailedError, match=r"kfp.local could not run spec.yaml: 'dsl.Condition' is not supported"):
+        execute(spec_file, {}, tmp_path, observed)
+    assert observed.tasks == []
+    assert (tmp_path / "kfp.local.log").is_file()
