@@ -109,8 +109,7 @@ class LocalRunner(Runner):
         run_id = datetime.datetime.now().isoformat()
         log_file = self._log_file(run_id)
         started = time.monotonic()
-        lock_target = self.settings.metadata.sqlite_path or self.settings.pipeline.pipeline_root
-        with metadata_lock(lock_target, progress):
+        with self._store_guard(progress):
             self._cancel_orphans(progress)
             with quiet_logs(log_file, progress):
                 result = self._run(run_id, progress)
@@ -119,17 +118,38 @@ class LocalRunner(Runner):
             result.error = f"{result.error} (full log: {log_file})"
         return result
 
+    @property
+    def _shared_store(self) -> bool:
+        """A MySQL store: runs on other processes and hosts write it at the same time."""
+        return self.settings.metadata.mysql is not None
+
+    @contextmanager
+    def _store_guard(self, progress):
+        """SQLite allows one writer: runs on one store take turns. MySQL takes them all."""
+        if self._shared_store:
+            from framework.metadata import open_store
+
+            with open_store(self.settings):  # a wrong password or no server: stop here
+                pass
+            yield
+            return
+        with metadata_lock(self.settings.metadata.sqlite_path, progress):
+            yield
+
     def _cancel_orphans(self, progress) -> None:
         from framework.metadata import cancel_orphaned_executions, open_store
 
-        if not self.settings.metadata.sqlite_path or not os.path.exists(
-            self.settings.metadata.sqlite_path
-        ):
+        sqlite = self.settings.metadata.sqlite_path
+        if not self._shared_store and not (sqlite and os.path.exists(sqlite)):
             return
         with open_store(self.settings) as store:
-            count = cancel_orphaned_executions(store, self.settings.pipeline.name)
+            count, left = cancel_orphaned_executions(
+                store, self.settings.pipeline.name, sole_writer=not self._shared_store)
         if count:
             progress.message(f"marked {count} execution(s) left running by an interrupted run as canceled")
+        if left:
+            progress.message(f"{left} execution(s) of other runs are running (here or on another "
+                             "host): left as they are")
 
     def _compile(self, run_id: str):
         from tfx.dsl.compiler import compiler, constants
@@ -171,6 +191,7 @@ class LocalRunner(Runner):
         result = RunResult(self.settings.pipeline.name, run_id, self.name, succeeded=False)
         progress.pipeline_started(self.settings.pipeline.name, run_id, names,
                                   f"local (Beam {self.settings.beam.direct_running_mode})")
+        self._record_owner(run_id)
         for index, node in enumerate(nodes, start=1):
             node_id = node.node_info.id
             if node.execution_options.HasField("skip"):
@@ -190,7 +211,7 @@ class LocalRunner(Runner):
                 info = node_launcher.launch()
             except Exception as exc:  # the component failed: report it, stop the run
                 seconds = time.monotonic() - t0
-                error = _short_error(exc)
+                error = self._store_lost() or _short_error(exc)
                 progress.component_finished(index, node_id, "FAILED", seconds)
                 result.components.append(ComponentResult(node_id, "failed", seconds, error))
                 result.error = f"{node_id} failed: {error}"
@@ -204,6 +225,22 @@ class LocalRunner(Runner):
         result.succeeded = True
         self._read_outcome(result)
         return result
+
+    def _record_owner(self, run_id: str) -> None:
+        from framework.metadata import open_store, record_run_owner
+
+        with open_store(self.settings) as store:
+            record_run_owner(store, self.settings.pipeline.name, run_id)
+
+    def _store_lost(self) -> str | None:
+        """What to say when a component failed because the MySQL server went away."""
+        from framework.metadata import describe_store, server_answers
+
+        mysql = self.settings.metadata.mysql
+        if mysql is None or server_answers(mysql.host, mysql.port):
+            return None
+        return (f"the ML-Metadata server went away ({describe_store(self.settings)} does not "
+                "answer); start it and run again: finished components come from the cache")
 
     @staticmethod
     def _state(conn, info) -> str:
