@@ -27,3 +27,9 @@ class RunFailedError(UserError):
     """A pipeline run failed; the message names the component and the cause."""
 
     exit_code = 4
+
+
+class TriggerError(UserError):
+    """A CT trigger crashed: `mlops ct check` cannot say whether the pipeline should run."""
+
+    exit_code = 11

@@ -1,7 +1,8 @@
 """`mlops ct`: continuous training. check | run | watch | history | schedule.
 
 Exit codes of `check`, `run` and `watch`: 0 = no trigger fired, 10 = a trigger fired
-(for `run`/`watch`: and the run it started succeeded); a failed run exits 4, as `mlops run`.
+(for `run`/`watch`: and the run it started succeeded); a failed run exits 4, as `mlops run`;
+11 = a trigger crashed (`check`, and `run` when nothing fired), with its name and error.
 """
 
 from framework.commands._common import add_pipeline_env
@@ -74,6 +75,7 @@ def _check(settings, args) -> int:
     decision = check(settings)
     print(format_decision(decision))
     _write_json(args.json, decision)
+    decision.raise_for_errors()
     return EXIT_FIRED if decision.fired else EXIT_NONE_FIRED
 
 
@@ -92,6 +94,7 @@ def _run(settings, args) -> int:
                         runner_options={"verbose": args.verbose}, announce=_print)
     _write_json(args.json, decision)
     if decision.action != "run":
+        decision.raise_for_errors()  # nothing fired, but a crashed trigger may have hidden it
         return EXIT_NONE_FIRED
     print(format_run(decision))
     if not decision.run.get("succeeded"):

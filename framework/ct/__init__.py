@@ -14,3 +14,5 @@
 # (Errors a user can fix keep the CLI's usual non-zero codes: 2, 3, 4.)
 EXIT_NONE_FIRED = 0
 EXIT_FIRED = 10
+# A trigger that could not be evaluated (it crashed): the decision is not to be trusted.
+EXIT_TRIGGER_ERROR = 11

@@ -75,3 +75,29 @@ def test_new_data_without_input_files_does_not_fire(tmp_path):
                             MLOPS_PIPELINE__INPUT_PATTERN="span-{SPAN}/*.csv")
     [result] = evaluate(settings, ["new_data"])
     assert not result.fired and "no input files match" in result.reason
+
+
+def test_a_trigger_that_crashes_makes_ct_check_exit_non_zero_naming_it(tmp_path, monkeypatch,
+                                                                      capsys):
+    from unittest import mock
+
+    from framework.cli import main
+    from framework.ct import triggers
+
+    crashed = mock.create_autospec(triggers.drift_trigger,
+                                   side_effect=ValueError("statistics file is truncated"))
+    monkeypatch.setitem(triggers.TRIGGERS, "drift", crashed)
+    for name, value in {"MLOPS_PIPELINE__PIPELINE_ROOT": tmp_path / "pipeline_root",
+                        "MLOPS_PIPELINE__SERVING_DIR": tmp_path / "serving",
+                        "MLOPS_METADATA__SQLITE_PATH": tmp_path / "metadata.sqlite"}.items():
+        monkeypatch.setenv(name, str(value))
+    code = main(["ct", "check", "--pipeline", "taxi", "--env", "test"])
+    out, err = capsys.readouterr()
+    assert crashed.call_count == 1
+    assert code == 11
+    [line] = err.strip().splitlines()
+    assert line == ("error: trigger drift: ValueError: statistics file is truncated (could not "
+                    "be evaluated: fix it, or switch it off in settings)")
+    assert "drift" in out and "error" in out  # the decision itself is still shown
+    [record] = history.read(settings_for(tmp_path))[-1:]
+    assert record["triggers"][[t["name"] for t in record["triggers"]].index("drift")]["error"]
