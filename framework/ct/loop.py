@@ -31,6 +31,18 @@ class Decision:
     def fired(self) -> list[str]:
         return [t.name for t in self.triggers if t.fired]
 
+    @property
+    def errors(self) -> list[str]:
+        """'name: error' of each trigger that crashed instead of deciding."""
+        return [f"{t.name}: {t.error}" for t in self.triggers if t.error]
+
+    def raise_for_errors(self) -> None:
+        from framework.errors import TriggerError
+
+        if self.errors:
+            raise TriggerError(f"trigger {'; '.join(self.errors)} (could not be evaluated: "
+                               "fix it, or switch it off in settings)")
+
     def to_dict(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if k != "triggers"}
         out["triggers"] = [t.to_dict() for t in self.triggers]
@@ -63,7 +75,7 @@ def run_once(settings, *, command: str = "run", runner_name: Optional[str] = Non
     with ct_lock(settings) as held:
         if not held:
             decision.action = "skipped"
-            decision.reason = (f"another check or run holds the CT lock (pid {holder(settings)});"
+            decision.reason = (f"another check or run holds the CT lock ({holder(settings)});"
                                " not evaluating")
             history.append(settings, decision.to_dict())
             announce(decision)

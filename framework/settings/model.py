@@ -39,13 +39,27 @@ class PipelineSection:
 
 
 @dataclass
+class MysqlSslSection:
+    """TLS to the server (Cloud SQL with SSL enforced, or any server that asks for it)."""
+
+    ca: Optional[str] = path_field(None)  # the server's CA certificate (PEM)
+    cert: Optional[str] = path_field(None)  # client certificate, for mutual TLS
+    key: Optional[str] = path_field(None)  # client key
+    verify_server_cert: bool = True
+
+
+@dataclass
 class MysqlSection:
+    """ML-Metadata on MySQL, MariaDB or Cloud SQL (directly, or through the Cloud SQL Auth
+    Proxy on 127.0.0.1)."""
+
     host: str
     database: str
     port: int = 3306
     user: str = "root"
     # Name of the environment variable holding the password; never the password itself.
     password_env: Optional[str] = None
+    ssl: Optional[MysqlSslSection] = None
 
 
 @dataclass
@@ -231,8 +245,12 @@ class CtSection:
     new_data: bool = True
     drift: DriftSection = field(default_factory=DriftSection)
     decay: DecaySection = field(default_factory=DecaySection)
-    # Decision history and the watch lock; default: <pipeline_root>/ct.
+    # Decision history and the watch lock; default: <pipeline_root>/ct. A folder or gs://
+    # (shared by every host that runs CT for this pipeline).
     state_dir: Optional[str] = path_field(None)
+    # On gs://, how long the CT lock lasts unless renewed: a holder that dies blocks the
+    # next check for at most this long (it renews every third of it while alive).
+    lock_lease_seconds: int = 600
 
 
 @dataclass
