@@ -8,9 +8,8 @@ all traffic to the previous good revision. Canary rollout needs KServe's Serverl
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from framework.release.registry import ReleaseError, ReleaseState
+from framework.storage import files
 
 
 def storage_uri(settings, version: str) -> str:
@@ -66,20 +65,18 @@ def inference_service(state: ReleaseState, settings) -> dict:
     }
 
 
-def manifest_path(settings, state_path: str) -> Path:
+def manifest_path(settings, state_path: str) -> str:
     explicit = settings.release.kserve.manifest_path
     if explicit:
-        return Path(explicit)
-    p = Path(state_path)
-    return p.with_name(p.name.replace(".release.json", "") + ".inferenceservice.yaml")
+        return explicit
+    base = state_path[:-len(".release.json")] if state_path.endswith(".release.json") \
+        else state_path
+    return base + ".inferenceservice.yaml"
 
 
-def write_manifest(state: ReleaseState, settings, state_path: str) -> Path:
+def write_manifest(state: ReleaseState, settings, state_path: str) -> str:
     import yaml
 
     path = manifest_path(settings, state_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(inference_service(state, settings), sort_keys=False))
-    tmp.replace(path)
+    files.write_text(path, yaml.safe_dump(inference_service(state, settings), sort_keys=False))
     return path

@@ -1,11 +1,13 @@
 """The model registry: versions, stages, a last-good pointer and a history, kept as data.
 
-State lives in one JSON file (by default `<serving_dir>.release.json`, beside the serving
-folder). Every change happens inside `Registry.transaction()`: an exclusive file lock, a fresh
-read, the change, then an atomic write (temporary file + rename), so concurrent commands and
-the server's automatic rollback never lose each other's updates and readers never see half a
-file. Traffic is derived from the state, KServe-style: the canary gets `canary_percent`, the
-production version gets the rest; a rollback sets the canary's share to 0.
+State lives in one JSON object (by default `<serving_dir>.release.json`, beside the serving
+folder), in a local folder or on gs:// (framework/storage). Every change happens inside
+`Registry.transaction()`: an exclusive lease (a file lock locally, a lease object on gs://,
+framework/storage/lease.py), a fresh read, the change, then a whole-object write, so
+concurrent commands on any host and the server's automatic rollback never lose each other's
+updates and readers never see half a state. Traffic is derived from the state,
+KServe-style: the canary gets `canary_percent`, the production version gets the rest; a
+rollback sets the canary's share to 0.
 
 Versions are discovered from the serving folder: every `<serving_dir>/<digits>/` holding a
 `saved_model.pb` is a version; new pushes appear as candidates.
@@ -15,21 +17,22 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import getpass
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Iterator, Optional
 
 from framework.errors import UserError
+from framework.storage import files, lease
 
 STAGES = ("candidate", "canary", "production", "archived")
 LOCK_TIMEOUT_S = 15.0
+# On gs://: how long a registry lease lasts unless renewed (a dead holder blocks for at most
+# this long; a transaction takes well under a second).
+LOCK_LEASE_S = 30.0
 
 
 class ReleaseError(UserError):
@@ -91,32 +94,21 @@ def sort_versions(versions) -> list[str]:
 
 
 def discover_versions(serving_dir: str) -> dict[str, str]:
-    """{version: path} of the complete models under serving_dir (temporary folders skipped)."""
-    found: dict[str, str] = {}
-    if "://" in serving_dir:
-        import tensorflow as tf  # heavy: only for gs:// and other remote serving folders
+    """{version: path} of the complete models under serving_dir (temporary folders skipped).
 
-        if not tf.io.gfile.exists(serving_dir):
-            return found
-        for name in tf.io.gfile.listdir(serving_dir):
-            name = name.rstrip("/")
-            path = f"{serving_dir.rstrip('/')}/{name}"
-            if name.isdigit() and tf.io.gfile.exists(f"{path}/saved_model.pb"):
-                found[name] = path
-        return found
-    root = Path(serving_dir)
-    if not root.is_dir():
-        return found
-    for child in root.iterdir():
-        # saved_model.pb is written last by the atomic pusher: its presence means complete.
-        if child.name.isdigit() and (child / "saved_model.pb").is_file():
-            found[child.name] = str(child)
+    saved_model.pb is written last by the atomic pusher: its presence means complete.
+    """
+    found: dict[str, str] = {}
+    for name in files.list_tree(serving_dir):
+        version, _, rest = name.partition("/")
+        if version.isdigit() and rest == "saved_model.pb":
+            found[version] = files.join(serving_dir, version)
     return found
 
 
 class Registry:
     def __init__(self, state_path: str | os.PathLike, serving_dir: str, model_name: str):
-        self.state_path = Path(state_path)
+        self.state_path = os.fspath(state_path)  # a local path or gs://: never a Path
         self.serving_dir = serving_dir
         self.model_name = model_name
 
@@ -126,16 +118,15 @@ class Registry:
                    settings.release.model_name or settings.pipeline.name)
 
     @property
-    def lock_path(self) -> Path:
-        return self.state_path.with_name(self.state_path.name + ".lock")
+    def lock_path(self) -> str:
+        return self.state_path + ".lock"
 
     # -- reading and writing -------------------------------------------------------------
 
     def read(self) -> ReleaseState:
-        """The state as last written (no lock needed: writes are atomic renames)."""
-        try:
-            text = self.state_path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        """The state as last written (no lock needed: writes replace the whole object)."""
+        text = files.read_text(self.state_path)
+        if text is None:
             return ReleaseState(model_name=self.model_name)
         try:
             return ReleaseState.from_dict(json.loads(text))
@@ -144,40 +135,23 @@ class Registry:
                 from None
 
     def _write(self, state: ReleaseState) -> None:
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".release-", suffix=".json", dir=self.state_path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(state.to_dict(), handle, indent=2, sort_keys=False)
-                handle.write("\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.state_path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        files.write_text(self.state_path, json.dumps(state.to_dict(), indent=2) + "\n")
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.lock_path, "a+") as lock:
-            deadline = time.monotonic() + LOCK_TIMEOUT_S
-            while True:
-                try:
-                    fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise ReleaseError(
-                            f"the registry {self.state_path} stayed locked for "
-                            f"{LOCK_TIMEOUT_S:.0f} s by another command; try again"
-                        ) from None
-                    time.sleep(0.02)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+        deadline = time.monotonic() + LOCK_TIMEOUT_S
+        pause = 0.2 if files.is_remote(self.lock_path) else 0.02
+        while True:
+            with lease.hold(self.lock_path, ttl=LOCK_LEASE_S) as held:
+                if held:
+                    yield
+                    return
+            if time.monotonic() > deadline:
+                holder = lease.describe(lease.read_holder(self.lock_path))
+                raise ReleaseError(
+                    f"the registry {self.state_path} stayed locked for {LOCK_TIMEOUT_S:.0f} s "
+                    f"by another command ({holder}); try again")
+            time.sleep(pause)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[ReleaseState]:
@@ -309,21 +283,16 @@ def _record(state: ReleaseState, action: str, version: str, *, by: str, reason: 
 
 
 def state_path_for(settings) -> str:
-    """Where the registry of these settings lives; must be a local path (it is locked)."""
+    """Where the registry of these settings lives: a local file or a gs:// object."""
     path = settings.release.state_path
     if not path:
-        serving = settings.pipeline.serving_dir
-        if "://" in serving:
-            raise ReleaseError(
-                f"the serving folder {serving} is remote: set release.state_path to a local "
-                "file (e.g. in the CI workspace) for the registry state")
-        path = serving.rstrip("/") + ".release.json"
-    if "://" in path:
-        raise ReleaseError(f"release.state_path must be a local file, got {path}")
+        path = settings.pipeline.serving_dir.rstrip("/") + ".release.json"
     return path
 
 
-def stats_path_for(state_path: str | os.PathLike) -> Path:
-    """The server's per-version statistics file, beside the registry state."""
-    p = Path(state_path)
-    return p.with_name(p.name.replace(".release.json", "") + ".serving-stats.json")
+def stats_path_for(state_path: str | os.PathLike) -> str:
+    """The server's per-version statistics, beside the registry state (same store)."""
+    state_path = os.fspath(state_path)
+    base = state_path[:-len(".release.json")] if state_path.endswith(".release.json") \
+        else state_path
+    return base + ".serving-stats.json"

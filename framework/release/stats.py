@@ -1,7 +1,7 @@
 """Per-version request counters and latency, kept by the server, read by `release status`.
 
 The server records every prediction here and a background thread writes a snapshot to a
-small JSON file beside the registry state (atomically, at most twice a second), so
+small JSON object beside the registry state (whole, at most twice a second), so
 `mlops release status` can show requests, errors, p50 and p99 per version without talking
 to the server.
 """
@@ -11,13 +11,12 @@ from __future__ import annotations
 import collections
 import json
 import os
-import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Optional
 
 from framework.release.policy import percentile
+from framework.storage import files
 
 LATENCY_SAMPLES = 2048  # latencies kept per version for the percentiles (the most recent)
 
@@ -39,8 +38,8 @@ class VersionStats:
 
 
 class ServingStats:
-    def __init__(self, path: Optional[Path] = None, interval_s: float = 0.5) -> None:
-        self.path = Path(path) if path else None
+    def __init__(self, path: Optional[str] = None, interval_s: float = 0.5) -> None:
+        self.path = os.fspath(path) if path else None  # a local path or gs://
         self.interval_s = interval_s
         self.started = time.time()
         self._lock = threading.Lock()
@@ -87,15 +86,11 @@ class ServingStats:
     def write(self) -> None:
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".stats-", suffix=".json", dir=self.path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(self.snapshot(), handle, indent=2)
-        os.replace(tmp, self.path)
+        files.write_text(self.path, json.dumps(self.snapshot(), indent=2))
 
 
-def read_stats(path: Path) -> Optional[dict]:
+def read_stats(path: str) -> Optional[dict]:
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+        return json.loads(files.read_text(os.fspath(path)) or "null")
+    except ValueError:
         return None

@@ -137,11 +137,9 @@ class PredictionService:
             return routing
 
     def _file_signature(self) -> Optional[tuple]:
-        try:
-            st = os.stat(self.registry.state_path)
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+        from framework.storage import files
+
+        return files.signature(self.registry.state_path)
 
     def start_watching(self) -> None:
         if self._watcher is None:

@@ -79,9 +79,16 @@ def write_text(uri: str, text: str) -> None:
     if not is_remote(uri):
         os.makedirs(os.path.dirname(uri) or ".", exist_ok=True)
         temporary = f"{uri}.tmp-{os.getpid()}"
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temporary, uri)
+        try:
+            with open(temporary, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, uri)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+            raise
         return
     from google.api_core import exceptions
 
@@ -108,6 +115,45 @@ def list_names(location: str) -> list[str]:
         return sorted(b.name[len(prefix):] for b in blobs)
     except exceptions.GoogleAPIError as exc:
         raise _failed(location, exc) from None
+
+
+def list_tree(location: str) -> list[str]:
+    """Every object under `location`, at any depth, as '/'-separated names relative to it."""
+    if not is_remote(location):
+        found = []
+        for folder, _dirs, names in os.walk(location):
+            relative = os.path.relpath(folder, location)
+            found += [name if relative == "." else f"{relative}/{name}".replace(os.sep, "/")
+                      for name in names]
+        return sorted(found)
+    from google.api_core import exceptions
+
+    bucket, prefix = split(location)
+    prefix = prefix.rstrip("/") + "/" if prefix else ""
+    try:
+        return sorted(b.name[len(prefix):] for b in client().list_blobs(bucket, prefix=prefix))
+    except exceptions.GoogleAPIError as exc:
+        raise _failed(location, exc) from None
+
+
+def signature(uri: str) -> Optional[tuple]:
+    """Something that changes whenever the object is replaced; None when it does not exist."""
+    if not is_remote(uri):
+        try:
+            st = os.stat(uri)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+    from google.api_core import exceptions
+
+    target = blob(uri)
+    try:
+        target.reload()
+    except exceptions.NotFound:
+        return None
+    except exceptions.GoogleAPIError as exc:
+        raise _failed(uri, exc) from None
+    return (target.generation,)
 
 
 def delete(uri: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -30,13 +31,13 @@ def registry(tmp_path):
 
 def test_pushed_versions_are_discovered_as_candidates_and_partial_pushes_are_not(registry):
     serving = registry.serving_dir
-    (registry.state_path.parent / "serving" / ".tmp-400-123").mkdir()  # a push in progress
-    (registry.state_path.parent / "serving" / "500").mkdir()  # no saved_model.pb yet
+    (Path(registry.state_path).parent / "serving" / ".tmp-400-123").mkdir()  # a push in progress
+    (Path(registry.state_path).parent / "serving" / "500").mkdir()  # no saved_model.pb yet
     state = registry.sync()
     assert {v: i["stage"] for v, i in state.versions.items()} == {
         "100": "candidate", "200": "candidate", "300": "candidate"}
     assert [h["action"] for h in state.history] == ["discovered"] * 3
-    fake_push(registry.state_path.parent / "serving", "600")
+    fake_push(Path(registry.state_path).parent / "serving", "600")
     assert registry.sync().versions["600"]["stage"] == "candidate"
     assert serving == registry.serving_dir
 
@@ -80,11 +81,11 @@ def test_canary_promote_rollback_cycle_derives_traffic_and_keeps_history(registr
 def test_the_state_file_is_plain_json_with_traffic_and_last_good(registry):
     registry.promote("100", by="test")
     registry.canary("200", 5, by="test")
-    data = json.loads(registry.state_path.read_text())
+    data = json.loads(Path(registry.state_path).read_text())
     assert data["traffic"] == {"100": 95, "200": 5}
     assert data["last_good"] == "100"
     assert data["canary_percent"] == 5
-    assert not list(registry.state_path.parent.glob(".release-*"))  # no temporary left
+    assert not list(Path(registry.state_path).parent.glob("*.tmp-*"))  # no temporary left
 
 
 @pytest.mark.parametrize("percent", [0, 100, -5])

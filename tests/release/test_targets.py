@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 import yaml
@@ -78,7 +79,7 @@ def test_rollback_is_canary_traffic_percent_zero_on_the_bad_model(registry, sett
     assert predictor(manifest)["canaryTrafficPercent"] == 0
     assert predictor(manifest)["model"]["storageUri"] == "gs://bucket/taxi/200"
     assert manifest["metadata"]["annotations"]["mlops.portable/rolled-back-version"] == "200"
-    written = yaml.safe_load(write_manifest(state, settings, str(registry.state_path)).read_text())
+    written = yaml.safe_load(Path(write_manifest(state, settings, str(registry.state_path))).read_text())
     assert written == manifest
 
 
