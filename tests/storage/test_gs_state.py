@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from tests.conftest import ROOT
 
 # A process that takes the CT lock of a gs:// state folder, says whether it got it, holds it.
@@ -121,3 +123,21 @@ def test_ct_decisions_are_recorded_on_gs_and_read_back_in_order(gs_root, tmp_pat
     assert [r["n"] for r in history.read(settings)] == [0, 1, 2]
     assert [r["n"] for r in history.read(settings, limit=2)] == [1, 2]
     assert not (tmp_path / "root").exists()  # nothing written to a local folder
+
+
+def test_the_ci_artifact_store_on_gs_keeps_and_returns_each_file(gs_root, tmp_path):
+    from framework.ci import artifacts
+    from framework.errors import UserError
+
+    spec = tmp_path / "taxi-kubeflow.yaml"
+    spec.write_text("pipelineInfo: {name: taxi}\n")
+    record = tmp_path / "compiled.json"
+    record.write_text('{"file": "taxi-kubeflow.yaml"}')
+    where = artifacts.location(gs_root, "taxi", "0123abcd")
+    assert artifacts.put([spec, record], where) == [f"{where}/taxi-kubeflow.yaml",
+                                                    f"{where}/compiled.json"]
+    assert artifacts.listing(where) == ["compiled.json", "taxi-kubeflow.yaml"]
+    fetched = artifacts.get(where, "taxi-kubeflow.yaml", tmp_path / "fetched")
+    assert fetched.read_text() == spec.read_text()
+    with pytest.raises(UserError, match="not in the artifact store"):
+        artifacts.get(where, "build-manifest.json", tmp_path / "fetched")
