@@ -62,14 +62,23 @@ def executor_images(spec: dict) -> set[str]:
             if "container" in e}
 
 
-def test_compile_then_deploy_run_wait_against_the_kfp_double(kfp, tmp_path):
-    url, state = kfp
+def built_manifest(folder: Path, *, pushed: bool) -> tuple[Path, str, str]:
+    """(manifest, commit, image): what `mlops ci build` writes for HEAD, without building.
+
+    `pushed`: the build pushed the image already (`mlops ci build --push`), so compile does
+    not push it again.
+    """
     commit = git(ROOT, "rev-parse", "HEAD")
     image = f"europe-west4-docker.pkg.dev/portable-mlops-dev/mlops/taxi:{commit}"
-    manifest = tmp_path / "build-manifest.json"
-    # "pushed": a build that pushed already (`mlops ci build --push`): compile pushes nothing.
+    manifest = folder / "build-manifest.json"
     manifest.write_text(json.dumps({"image": image, "images": [image], "commit": commit,
-                                    "version_tag": commit[:7], "pushed": True}))
+                                    "version_tag": commit[:7], "pushed": pushed}))
+    return manifest, commit, image
+
+
+def test_compile_then_deploy_run_wait_against_the_kfp_double(kfp, tmp_path):
+    url, state = kfp
+    manifest, commit, image = built_manifest(tmp_path, pushed=True)
     store = tmp_path / "store"
     env = develop_build_env(ROOT, url, store)
 
@@ -140,11 +149,7 @@ def test_compile_pushes_the_image_after_the_rehearsal_unless_the_build_did(
     push = mock.create_autospec(build.push_built)
     monkeypatch.setattr(build, "push_built", push)
     url, _state = kfp
-    commit = git(ROOT, "rev-parse", "HEAD")
-    image = f"europe-west4-docker.pkg.dev/portable-mlops-dev/mlops/taxi:{commit}"
-    manifest = tmp_path / "build-manifest.json"
-    manifest.write_text(json.dumps({"image": image, "images": [image], "commit": commit,
-                                    "version_tag": commit[:7], "pushed": pushed_by_build}))
+    manifest, _commit, _image = built_manifest(tmp_path, pushed=pushed_by_build)
     for name in list(os.environ):
         if name.startswith(("MLOPS_", "JENKINS_", "GIT_", "BRANCH_", "TAG_", "CI_")):
             monkeypatch.delenv(name)
