@@ -83,6 +83,19 @@ def _short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def default_log_dir(settings) -> str:
+    """<pipeline_root>/logs, or a local folder when the root is remote (the log is a local
+    file the run appends to; `Path("gs://...")` would be a folder named `gs:`)."""
+    from framework.storage import files
+
+    root = settings.pipeline.pipeline_root
+    if files.is_remote(root):
+        from framework.discovery import project_root
+
+        return str(project_root() / ".mlops" / "logs" / settings.pipeline.name)
+    return os.path.join(root, "logs")
+
+
 class LocalRunner(Runner):
     name = "local"
 
@@ -94,8 +107,8 @@ class LocalRunner(Runner):
     def _log_file(self, run_id: str) -> Path | None:
         if self.verbose:
             return None
-        base = Path(self.log_dir or Path(self.settings.pipeline.pipeline_root) / "logs")
-        return base / f"{run_id.replace(':', '-')}.log"
+        return Path(self.log_dir or default_log_dir(self.settings)) / \
+            f"{run_id.replace(':', '-')}.log"
 
     def run(self, progress=None) -> RunResult:
         from framework.data_checks import check_local_inputs

@@ -60,3 +60,4 @@ def test_a_password_variable_that_is_not_set_is_named_in_the_reason(monkeypatch)
         assert unavailable_reason(s) == (
             f"the server at 127.0.0.1:{port} refused user 'root': the password variable "
             "MLMD_PW_UNSET is not set")
+
