@@ -209,7 +209,9 @@ def cloudbuild_config(config: CiConfig, image_repository: str) -> dict:
                 "TAG_NAME=$TAG_NAME",
                 "BUILD_ID=$BUILD_ID",
                 "PROJECT_ID=$PROJECT_ID",
-                # The build pushes where `images` below says, whatever the settings hold.
+                # The image goes to this repository, whatever the settings hold. It is pushed
+                # by the compile step, only for a commit that deploys and only after the
+                # rehearsal passed: no top-level `images:`, which would push on every build.
                 "MLOPS_IMAGE__REPOSITORY=${_IMAGE_REPOSITORY}",
                 f"PATH=/workspace/{VENV}/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             ],
@@ -218,7 +220,6 @@ def cloudbuild_config(config: CiConfig, image_repository: str) -> dict:
             "versionName": f"projects/$PROJECT_ID/secrets/{cb.kfp_token_secret}/versions/latest",
             "env": "KFP_TOKEN",
         }]},
-        "images": ["${_IMAGE_REPOSITORY}:$COMMIT_SHA"],
         "artifacts": {"objects": {
             "location": "gs://${_ARTIFACT_BUCKET}/${_PIPELINE}/$COMMIT_SHA/",
             "paths": [".mlops/ci/out/*"],

@@ -126,6 +126,15 @@ def test_both_files_rehearse_after_the_build_and_before_any_upload():
     assert names.index("Rehearse") == names.index("Compile") - 1
 
 
+def test_cloud_build_pushes_no_image_of_its_own_on_every_build():
+    # Cloud Build pushes a top-level `images:` list after every successful build, routed or
+    # not, and before nothing checks it: the push belongs to the compile step alone.
+    config = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
+    assert "images" not in config
+    compile_step = next(s for s in config["steps"] if s["id"] == "compile")
+    assert compile_step["waitFor"] == ["rehearse"]
+
+
 def test_jenkinsfile_has_the_required_declarative_pieces():
     text = (ROOT / "Jenkinsfile").read_text()
     for piece in ("withCredentials([", "usernamePassword(", "string(credentialsId:",
