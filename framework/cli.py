@@ -53,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     # TF 2.16 defaults to Keras 3; TF Transform's layer and TFMA need Keras 2 (tf_keras).
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    import warnings
+
+    # google-api-core's notice that a future release drops Python 3.11, once per Google
+    # package imported: noise between a command and its one-line answer.
+    warnings.filterwarnings("ignore", message="You are using a Python version",
+                            category=FutureWarning)
     from framework import speedups
 
     speedups.memoise_distribution_scan()

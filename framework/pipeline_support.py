@@ -1,6 +1,7 @@
 """What a pipeline factory needs from the framework, so it never asks where it runs.
 
-- `beam_args(settings)`: Beam arguments for DirectRunner or DataflowRunner.
+- `beam_args(settings)`: Beam arguments for DirectRunner, DataflowRunner, or a portable
+  runner (PortableRunner, FlinkRunner, SparkRunner).
 - `module_file(settings, path)`: a user module's path as the executor will see it
   (the checkout on a laptop, the image's workdir on container, Kubeflow and Vertex).
 - `make_pipeline(settings, components)`: the tfx.dsl.Pipeline with name, root, caching and
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from framework.settings.model import PORTABLE_RUNNERS
 
 IMAGE_RUNNERS = ("container", "kubeflow", "vertex")
 
@@ -27,6 +30,8 @@ def beam_args(settings) -> list[str]:
             args += [f"--direct_running_mode={beam.direct_running_mode}",
                      f"--direct_num_workers={workers}"]
         return args + list(beam.extra_args)
+    if beam.runner in PORTABLE_RUNNERS:
+        return portable_args(settings) + list(beam.extra_args)
     flow = settings.dataflow
     args = ["--runner=DataflowRunner"]
     pairs = {
@@ -49,6 +54,32 @@ def beam_args(settings) -> list[str]:
     if image:
         args.append("--experiments=use_runner_v2")
     return args + list(beam.extra_args)
+
+
+def _pipeline_image(settings) -> str | None:
+    if settings.image.repository and settings.image.tag:
+        return f"{settings.image.repository}:{settings.image.tag}"
+    return None
+
+
+def portable_args(settings) -> list[str]:
+    """Beam arguments for PortableRunner, FlinkRunner and SparkRunner (see beam.portable)."""
+    beam, portable = settings.beam, settings.beam.portable
+    pairs: dict[str, object] = {"runner": beam.runner}
+    if beam.runner == "PortableRunner":
+        pairs["job_endpoint"] = portable.job_endpoint
+    if beam.runner == "FlinkRunner":
+        pairs.update(flink_master=beam.flink.master, flink_version=beam.flink.version,
+                     parallelism=beam.flink.parallelism or None)
+    if beam.runner == "SparkRunner":
+        pairs["spark_master_url"] = beam.spark.master_url
+    config = portable.environment_config
+    if config is None and portable.environment_type == "DOCKER":
+        config = _pipeline_image(settings)  # the workers run the image with the user code
+    pairs.update(artifact_endpoint=portable.artifact_endpoint,
+                 environment_type=portable.environment_type, environment_config=config,
+                 sdk_worker_parallelism=portable.sdk_worker_parallelism or None)
+    return [f"--{k}={v}" for k, v in pairs.items() if v is not None]
 
 
 def module_file(settings, path: str | os.PathLike) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from framework.errors import UserError
+from framework.settings.model import PORTABLE_RUNNERS
 
 RULES = {
     "gcs-paths": "a local path where the target needs gs://",
@@ -22,6 +23,7 @@ RULES = {
     "image-tag": "an image tag that is `latest` or missing",
     "dataflow-args": "DataflowRunner arguments Beam rejects",
     "beam-direct": "Beam on DirectRunner inside the component's container",
+    "beam-portable": "Flink, Spark or portable-runner settings a cluster would reject",
 }
 
 
@@ -80,11 +82,44 @@ def check_settings(settings, target: str) -> list[Finding]:
 
     if settings.beam.runner == "DataflowRunner":
         found += _dataflow_findings(settings, where)
+    elif settings.beam.runner in PORTABLE_RUNNERS:
+        found += _portable_findings(settings)
     else:
         found.append(Finding("beam-direct", "warning",
             "beam.runner is DirectRunner: each component runs Beam inside its own container "
             "(fine for small data); set beam.runner: DataflowRunner to scale out"))
     return found
+
+
+def _portable_findings(settings) -> list[Finding]:
+    """A Flink, Spark or portable job service: its settings, and a DOCKER worker image."""
+    from framework.container.client import DockerUnavailableError, docker_client
+    from framework.container.image import paths_missing
+    from framework.production.portable import check_portable, docker_environment_problems
+
+    found = [Finding("beam-portable", "error", p) for p in check_portable(settings)]
+    if settings.beam.portable.environment_type != "DOCKER":
+        return found
+    try:
+        client = docker_client(settings, timeout=20)
+    except DockerUnavailableError:
+        return found + [Finding("beam-portable", "warning",
+            "could not look into the DOCKER environment's image (no Docker API here): it "
+            "needs Beam's /opt/apache/beam/boot and the pipeline's code")]
+
+    def missing(image, paths):
+        import docker
+
+        try:
+            return paths_missing(client, image, paths)
+        except docker.errors.ImageNotFound:
+            found.append(Finding("beam-portable", "warning",
+                f"the DOCKER environment's image {image} is not on this engine: could not "
+                "look into it"))
+            return []
+
+    return found + [Finding("beam-portable", "error", p)
+                    for p in docker_environment_problems(settings, missing)]
 
 
 def _dataflow_findings(settings, where: str) -> list[Finding]:

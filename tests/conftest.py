@@ -101,3 +101,17 @@ def gcs(tmp_path_factory):
     server = gcs_emulator.start(tmp_path_factory.mktemp("gcs"))
     yield server
     server.stop()
+
+
+def run_states(env: dict[str, str], run_id: str) -> dict[str, str]:
+    """{node: state} of one run in ML-Metadata, read through the framework's store access."""
+    code = ("import json, sys; from framework.settings import load_settings; "
+            "from framework.metadata import open_store, run_executions; "
+            "s = load_settings('taxi'); "
+            "store = open_store(s).__enter__(); "
+            "print(json.dumps({r.node: r.state for r in run_executions(store, 'taxi', "
+            "sys.argv[1])}))")
+    proc = subprocess.run([sys.executable, "-c", code, run_id], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -149,6 +149,25 @@ def image_exists(client, ref: str) -> bool:
         return False
 
 
+def paths_missing(client, image: str, paths: list[str]) -> list[str]:
+    """The paths among `paths` that do not exist in `image` (checked without running it)."""
+    import docker
+
+    if not paths:
+        return []
+    container = client.containers.create(image, command=["true"])
+    try:
+        missing = []
+        for path in paths:
+            try:
+                container.get_archive(path)
+            except docker.errors.NotFound:
+                missing.append(path)
+        return missing
+    finally:
+        container.remove(force=True)
+
+
 def push_image(client, ref: str, on_line: Optional[Callable[[str], None]] = None) -> None:
     """Push one reference; the registry's refusal becomes one readable error line."""
     repository, tag = split_ref(ref)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from pathlib import PurePosixPath
 
+from framework.container.image import paths_missing
 from framework.errors import UserError
 
 
@@ -30,25 +31,6 @@ def image_present(client, ref: str) -> bool:
     """True when `ref` is one of the engine's image tags, as kfp.local looks for it."""
     ref = ref if ":" in ref.rsplit("/", 1)[-1] else f"{ref}:latest"
     return any(ref in image.tags for image in client.images.list())
-
-
-def missing_in_image(client, image: str, paths: list[str]) -> list[str]:
-    """The paths among `paths` that do not exist in `image` (checked without running it)."""
-    import docker
-
-    if not paths:
-        return []
-    container = client.containers.create(image, command=["true"])
-    try:
-        missing = []
-        for path in paths:
-            try:
-                container.get_archive(path)
-            except docker.errors.NotFound:
-                missing.append(path)
-        return missing
-    finally:
-        container.remove(force=True)
 
 
 def _under(path: str, folder: str) -> bool:
@@ -71,7 +53,7 @@ def check_reachable(referenced: list[tuple[str, str]], *, root: str, workdir: st
             "replace (it replaces the settings' pipeline root, data root and serving folder): "
             f"rehearse the spec compiled from these settings, not another --package{more}")
     local = [(task, p) for task, p in referenced if not _under(p, root)]
-    missing = set(missing_in_image(client, image, sorted({p for _, p in local})))
+    missing = set(paths_missing(client, image, sorted({p for _, p in local})))
     workdir = str(PurePosixPath(workdir))
     for task, path in sorted(local, key=lambda tp: not _under(tp[1], workdir)):
         if path not in missing:

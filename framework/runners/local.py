@@ -115,6 +115,7 @@ class LocalRunner(Runner):
         from framework.progress import ConsoleProgress
 
         progress = progress or ConsoleProgress()
+        self._check_beam()
         rows = check_local_inputs(self.settings)
         if rows:
             progress.message(f"input data: {rows} rows checked under {self.settings.pipeline.data_root}")
@@ -122,7 +123,7 @@ class LocalRunner(Runner):
         run_id = datetime.datetime.now().isoformat()
         log_file = self._log_file(run_id)
         started = time.monotonic()
-        with self._store_guard(progress):
+        with self._store_guard(progress), self._beam_services(run_id, progress):
             self._cancel_orphans(progress)
             with quiet_logs(log_file, progress):
                 result = self._run(run_id, progress)
@@ -224,7 +225,7 @@ class LocalRunner(Runner):
                 info = node_launcher.launch()
             except Exception as exc:  # the component failed: report it, stop the run
                 seconds = time.monotonic() - t0
-                error = self._store_lost() or _short_error(exc)
+                error = self._store_lost() or self._workers_lost() or _short_error(exc)
                 progress.component_finished(index, node_id, "FAILED", seconds)
                 result.components.append(ComponentResult(node_id, "failed", seconds, error))
                 result.error = f"{node_id} failed: {error}"
@@ -238,6 +239,51 @@ class LocalRunner(Runner):
         result.succeeded = True
         self._read_outcome(result)
         return result
+
+    def _check_beam(self) -> None:
+        """A portable runner's settings, checked before anything runs (one line, the first)."""
+        from framework.errors import SettingsError, UserError
+        from framework.production.portable import check_portable, split_endpoint
+        from framework.runners.beam_services import answers
+
+        problems = check_portable(self.settings)
+        if problems:
+            more = f" ({len(problems) - 1} more: mlops check)" if len(problems) > 1 else ""
+            raise SettingsError(f"{self.settings.source}: {problems[0]}{more}")
+        portable = self.settings.beam.portable
+        if self.settings.beam.runner == "PortableRunner" and not portable.local_services:
+            host, port = split_endpoint(portable.job_endpoint)
+            if not answers(host, port):
+                raise UserError(f"no Beam job service answers at {portable.job_endpoint} "
+                                "(beam.portable.job_endpoint): is the Flink or Spark job "
+                                "server running?")
+
+    @contextmanager
+    def _beam_services(self, run_id: str, progress):
+        """Beam's own job service and worker pool for this run, when settings ask for them."""
+        portable = self.settings.beam.portable
+        if self.settings.beam.runner != "PortableRunner" or not portable.local_services:
+            self._services = {}
+            yield
+            return
+        from framework.runners.beam_services import local_services
+
+        log_dir = Path(self._log_file(run_id) or default_log_dir(self.settings)).parent
+        declared = self.settings
+        with local_services(declared, log_dir, progress.message) as (live, services):
+            self.settings, self._services = live, services
+            try:
+                yield
+            finally:
+                self.settings, self._services = declared, {}
+
+    def _workers_lost(self) -> str | None:
+        """What to say when a component failed because the worker pool died."""
+        pool = getattr(self, "_services", {}).get("worker pool")
+        if pool is None or pool.poll() is None:
+            return None
+        return (f"the Beam SDK worker pool stopped (exit code {pool.returncode}) while the "
+                "run needed it; run again: finished components come from the cache")
 
     def _record_owner(self, run_id: str) -> None:
         from framework.metadata import open_store, record_run_owner

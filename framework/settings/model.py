@@ -69,11 +69,50 @@ class MetadataSection:
 
 
 @dataclass
+class PortableSection:
+    """Beam's portability API: a job service (a Flink or Spark cluster's, or Beam's own) and
+    SDK workers that run the pipeline's Python code."""
+
+    job_endpoint: Optional[str] = None  # host:port of the job service (PortableRunner)
+    artifact_endpoint: Optional[str] = None  # host:port; default: the job service's own
+    # Where SDK workers run. DOCKER: a container of `environment_config` (default: the
+    # pipeline image, which must be built on Beam's SDK image); EXTERNAL: a worker pool at
+    # `environment_config` (host:port); PROCESS: `environment_config` is JSON
+    # {"command": ...}; LOOPBACK: in this process (a job service on this machine only).
+    environment_type: Literal["DOCKER", "EXTERNAL", "PROCESS", "LOOPBACK"] = "DOCKER"
+    environment_config: Optional[str] = None
+    sdk_worker_parallelism: int = 0  # SDK workers per worker host; 0: Beam's choice
+    # Start Beam's own job service and an SDK worker pool on this machine for each run, in
+    # place of a cluster (environment EXTERNAL): the Job and Fn APIs that Flink's and
+    # Spark's job servers serve, exercised with `sdk_worker_parallelism` workers.
+    local_services: bool = False
+
+
+@dataclass
+class FlinkSection:
+    master: Optional[str] = None  # host:port of the JobManager's REST API, or [local]/[auto]
+    version: Optional[str] = None  # the cluster's Flink version, e.g. "1.18"
+    parallelism: int = 0  # 0: the cluster's default
+
+
+@dataclass
+class SparkSection:
+    master_url: Optional[str] = None  # spark://host:7077, or local[N]
+
+
+PORTABLE_RUNNERS = ("PortableRunner", "FlinkRunner", "SparkRunner")
+
+
+@dataclass
 class BeamSection:
-    runner: Literal["DirectRunner", "DataflowRunner"] = "DirectRunner"
+    runner: Literal["DirectRunner", "DataflowRunner", "PortableRunner", "FlinkRunner",
+                    "SparkRunner"] = "DirectRunner"
     direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "in_memory"
     # 0 lets Beam pick (one per core); only used by multi_* modes.
     direct_num_workers: int = 0
+    portable: PortableSection = field(default_factory=PortableSection)
+    flink: FlinkSection = field(default_factory=FlinkSection)
+    spark: SparkSection = field(default_factory=SparkSection)
     extra_args: list[str] = field(default_factory=list)
 
 

@@ -10,26 +10,10 @@ import time
 
 import pytest
 
-from tests.conftest import ROOT, mlops, workspace_env
+from tests.conftest import ROOT, mlops, run_states, workspace_env
 from tests.mariadb import PASSWORD
 
 pytestmark = pytest.mark.integration
-
-
-def executions(env, run_id: str) -> dict[str, str]:
-    """{node: state} of one run, read through the framework's own store access."""
-    code = ("import json, sys; from framework.settings import load_settings; "
-            "from framework.metadata import open_store, run_executions; "
-            "s = load_settings('taxi'); "
-            "store = open_store(s).__enter__(); "
-            "print(json.dumps({r.node: r.state for r in run_executions(store, 'taxi', "
-            "sys.argv[1])}))")
-    proc = subprocess.run([sys.executable, "-c", code, run_id], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    import json
-
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def test_a_run_writes_its_lineage_to_mysql_and_not_to_sqlite(tmp_path, mysql_env):
@@ -38,7 +22,7 @@ def test_a_run_writes_its_lineage_to_mysql_and_not_to_sqlite(tmp_path, mysql_env
     assert run.returncode == 0, run.output[-3000:]
     assert run.result["pushed_model"] and run.result["blessed"] is True
     assert not (tmp_path / "metadata.sqlite").exists()
-    states = executions(env, run.result["run_id"])
+    states = run_states(env, run.result["run_id"])
     assert states["Pusher"] == "complete" and states["Trainer"] == "complete"
     lineage = mlops("lineage", "--pipeline", "taxi", env=env)
     assert lineage.returncode == 0, lineage.output[-2000:]
@@ -67,7 +51,7 @@ def test_two_runs_at_once_on_one_store_both_finish_with_their_own_lineage(tmp_pa
     ids = [run.result["run_id"] for run in results]
     assert ids[0] != ids[1]
     for i, run in enumerate(results):
-        states = executions(envs[i], ids[i])
+        states = run_states(envs[i], ids[i])
         assert set(states.values()) <= {"complete", "cached"}, states
         assert states["Pusher"] == "complete"
         assert run.result["pushed_model"].startswith(str(tmp_path / "ab"[i] / "serving"))

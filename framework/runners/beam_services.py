@@ -1,0 +1,145 @@
+"""Beam's own portable job service and an SDK worker pool, started here for one run.
+
+With `beam.portable.local_services: true`, a run on PortableRunner gets what a Flink or
+Spark cluster would give it: a job service that takes the pipeline through Beam's Job API
+(`apache_beam.runners.portability.local_job_service_main`) and a pool of SDK workers that
+run its Python code over the Fn API (`apache_beam.runners.worker.worker_pool_main`,
+environment EXTERNAL). Both come from the installed apache-beam; both are stopped when the
+run ends, however it ends.
+
+The workers import the pipeline's modules themselves, so the pool gets the project and the
+pipeline's folder on its PYTHONPATH, and the Python of this environment first on its PATH
+(the pool starts each worker as `python`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from framework.errors import UserError
+
+START_TIMEOUT_S = 90.0
+
+
+class BeamServiceError(UserError):
+    """Beam's job service or worker pool did not start or stopped answering."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def service_ports(settings) -> dict[str, int]:
+    """Ports for the job service and the worker pool, the same run after run when free.
+
+    The endpoints are part of the Beam arguments, which TFX counts in each component's cache
+    key: ports that changed with every run would make every run a cache miss.
+    """
+    import hashlib
+
+    key = f"{settings.pipeline.name}:{settings.pipeline.pipeline_root}".encode()
+    base = 20000 + int(hashlib.sha256(key).hexdigest(), 16) % 20000 * 2
+    ports = {"job service": base, "worker pool": base + 1}
+    return {name: port if _port_is_free(port) else free_port() for name, port in ports.items()}
+
+
+def answers(host: str, port: int, timeout: float = 2.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _environment(settings) -> dict[str, str]:
+    from framework.discovery import find_pipeline, project_root
+
+    env = dict(os.environ)
+    paths = [str(project_root()), str(find_pipeline(settings.pipeline.name).folder)]
+    env["PYTHONPATH"] = os.pathsep.join(paths + [env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+    return env
+
+
+def _start(name: str, argv: list[str], log: Path, env: dict) -> subprocess.Popen:
+    handle = open(log, "w", encoding="utf-8")
+    return subprocess.Popen([sys.executable, "-m", *argv], stdout=handle,
+                            stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+
+def _wait_ready(services: dict, ports: dict, logs: dict) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    pending = dict(ports)
+    while pending:
+        for name, port in list(pending.items()):
+            if services[name].poll() is not None:
+                raise BeamServiceError(f"Beam's {name} exited at start (exit code "
+                                       f"{services[name].returncode}); its log: {logs[name]}")
+            if answers("127.0.0.1", port):
+                del pending[name]
+        if pending and time.monotonic() > deadline:
+            raise BeamServiceError(f"Beam's {', '.join(pending)} did not answer within "
+                                   f"{START_TIMEOUT_S:.0f} s; logs: {', '.join(map(str, logs.values()))}")
+        time.sleep(0.3)
+
+
+def _stop(services: dict) -> None:
+    for process in services.values():
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except OSError:
+                pass
+    for process in services.values():
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@contextmanager
+def local_services(settings, log_dir: Path, say):
+    """Start the job service and the worker pool; yield settings that point Beam at them."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    ports = service_ports(settings)
+    logs = {name: log_dir / f"beam-{name.replace(' ', '-')}.log" for name in ports}
+    env = _environment(settings)
+    services = {}
+    try:
+        services["job service"] = _start(
+            "job service", ["apache_beam.runners.portability.local_job_service_main",
+                            "--port", str(ports["job service"])], logs["job service"], env)
+        services["worker pool"] = _start(
+            "worker pool", ["apache_beam.runners.worker.worker_pool_main", "--service_port",
+                            str(ports["worker pool"])], logs["worker pool"], env)
+        _wait_ready(services, ports, logs)
+        workers = settings.beam.portable.sdk_worker_parallelism or "Beam's default number of"
+        say(f"beam: Beam's job service on localhost:{ports['job service']} and an SDK worker "
+            f"pool on localhost:{ports['worker pool']} ({workers} workers); logs in {log_dir}")
+        portable = dataclasses.replace(
+            settings.beam.portable, job_endpoint=f"localhost:{ports['job service']}",
+            environment_type="EXTERNAL", environment_config=f"localhost:{ports['worker pool']}")
+        yield settings.replace(beam=dataclasses.replace(settings.beam, portable=portable)), \
+            services
+    finally:
+        _stop(services)
