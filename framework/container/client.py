@@ -55,3 +55,11 @@ def is_rootless(client) -> bool:
     except Exception:
         return False
     return any("rootless" in str(option) for option in options)
+
+
+def host_user(client) -> str | None:
+    """The user a container runs as so that what it writes on the host belongs to the caller
+    (None as root, and on rootless engines, whose container root already is the caller)."""
+    if os.getuid() == 0 or is_rootless(client):
+        return None
+    return f"{os.getuid()}:{os.getgid()}"

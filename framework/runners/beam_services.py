@@ -14,6 +14,7 @@ pipeline's folder on its PYTHONPATH, and the Python of this environment first on
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -80,10 +81,66 @@ def _environment(settings) -> dict[str, str]:
     return env
 
 
-def _start(name: str, argv: list[str], log: Path, env: dict) -> subprocess.Popen:
-    handle = open(log, "w", encoding="utf-8")
-    return subprocess.Popen([sys.executable, "-m", *argv], stdout=handle,
-                            stderr=subprocess.STDOUT, env=env, start_new_session=True)
+class ProcessService:
+    """A service run as a local process (its own process group, so that it stops whole)."""
+
+    def __init__(self, argv: list[str], log: Path, env: dict):
+        handle = open(log, "w", encoding="utf-8")
+        self.process = subprocess.Popen([sys.executable, "-m", *argv], stdout=handle,
+                                        stderr=subprocess.STDOUT, env=env,
+                                        start_new_session=True)
+
+    def poll(self):
+        return self.process.poll()
+
+    @property
+    def returncode(self):
+        return self.process.returncode
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+class ContainerService:
+    """A service run in a container of an image, through the Docker API (host network)."""
+
+    def __init__(self, settings, image: str, argv: list[str], log: Path):
+        from framework.container.client import docker_client, host_user
+        from framework.container.image import image_exists
+        from framework.runners.container import container_mounts
+
+        self.client, self.log = docker_client(settings), log
+        if not image_exists(self.client, image):
+            raise BeamServiceError(f"beam.portable.worker_pool_image {image} is not on the "
+                                   "engine (build it: mlops image build)")
+        workdir = settings.image.workdir.rstrip("/")
+        self.container = self.client.containers.run(
+            image, ["python", "-m", *argv], detach=True, network_mode="host",
+            volumes=container_mounts(settings), user=host_user(self.client),
+            environment={"PYTHONPATH": f"{workdir}:{workdir}/pipelines/{settings.pipeline.name}"},
+            labels={"portable-mlops.beam-worker-pool": settings.pipeline.name})
+        self.returncode = None
+
+    def poll(self):
+        self.container.reload()
+        if self.container.status in ("exited", "dead"):
+            self.returncode = self.container.attrs["State"]["ExitCode"]
+        return self.returncode
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.container.stop(timeout=10)
+        with contextlib.suppress(Exception):
+            self.log.write_bytes(self.container.logs())
+        with contextlib.suppress(Exception):
+            self.container.remove(force=True)
 
 
 def _wait_ready(services: dict, ports: dict, logs: dict) -> None:
@@ -98,23 +155,14 @@ def _wait_ready(services: dict, ports: dict, logs: dict) -> None:
                 del pending[name]
         if pending and time.monotonic() > deadline:
             raise BeamServiceError(f"Beam's {', '.join(pending)} did not answer within "
-                                   f"{START_TIMEOUT_S:.0f} s; logs: {', '.join(map(str, logs.values()))}")
+                                   f"{START_TIMEOUT_S:.0f} s; logs: "
+                                   f"{', '.join(map(str, logs.values()))}")
         time.sleep(0.3)
 
 
 def _stop(services: dict) -> None:
-    for process in services.values():
-        if process.poll() is None:
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except OSError:
-                pass
-    for process in services.values():
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    for service in services.values():
+        service.stop()
 
 
 @contextmanager
@@ -126,16 +174,18 @@ def local_services(settings, log_dir: Path, say):
     env = _environment(settings)
     services = {}
     try:
-        services["job service"] = _start(
-            "job service", ["apache_beam.runners.portability.local_job_service_main",
-                            "--port", str(ports["job service"])], logs["job service"], env)
-        services["worker pool"] = _start(
-            "worker pool", ["apache_beam.runners.worker.worker_pool_main", "--service_port",
-                            str(ports["worker pool"])], logs["worker pool"], env)
+        services["job service"] = ProcessService(
+            ["apache_beam.runners.portability.local_job_service_main", "--port",
+             str(ports["job service"])], logs["job service"], env)
+        pool = ["apache_beam.runners.worker.worker_pool_main", "--service_port",
+                str(ports["worker pool"])]
+        image = settings.beam.portable.worker_pool_image
+        services["worker pool"] = ContainerService(settings, image, pool, logs["worker pool"]) \
+            if image else ProcessService(pool, logs["worker pool"], env)
         _wait_ready(services, ports, logs)
-        workers = settings.beam.portable.sdk_worker_parallelism or "Beam's default number of"
+        where = f" in a container of {image}" if image else ""
         say(f"beam: Beam's job service on localhost:{ports['job service']} and an SDK worker "
-            f"pool on localhost:{ports['worker pool']} ({workers} workers); logs in {log_dir}")
+            f"pool on localhost:{ports['worker pool']}{where}; logs in {log_dir}")
         portable = dataclasses.replace(
             settings.beam.portable, job_endpoint=f"localhost:{ports['job service']}",
             environment_type="EXTERNAL", environment_config=f"localhost:{ports['worker pool']}")

@@ -155,13 +155,9 @@ class ContainerRunner(Runner):
         return result
 
     def _user(self, client) -> str | None:
-        """Run as the calling user, so outputs on the host are theirs (not on rootless engines,
-        where the container's root already is the calling user)."""
-        from framework.container.client import is_rootless
+        from framework.container.client import host_user
 
-        if os.getuid() == 0 or is_rootless(client):
-            return None
-        return f"{os.getuid()}:{os.getgid()}"
+        return host_user(client)
 
     def _run_container(self, client, image, command, mounts, progress):
         """Run the container, forward its progress lines; (exit status, last lines, header)."""

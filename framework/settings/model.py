@@ -86,6 +86,9 @@ class PortableSection:
     # place of a cluster (environment EXTERNAL): the Job and Fn APIs that Flink's and
     # Spark's job servers serve, exercised with `sdk_worker_parallelism` workers.
     local_services: bool = False
+    # With local_services: run the worker pool in this image (e.g. the pipeline image), on
+    # the host network, with the pipeline root and data mounted; default: a local process.
+    worker_pool_image: Optional[str] = None
 
 
 @dataclass
