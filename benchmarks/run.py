@@ -50,7 +50,9 @@ def parse_args(argv):
     parser.add_argument("--sizes", help="scale-curve row counts, comma-separated "
                         "(full: 15000,150000,1500000)")
     parser.add_argument("--modes", default="in_memory,multi_processing",
-                        help="DirectRunner running modes for the scale curve")
+                        help="scale-curve modes: DirectRunner's in_memory, multi_threading, "
+                        "multi_processing, and `portable` (PortableRunner with Beam's own job "
+                        "service and worker pool, beam.portable.local_services)")
     parser.add_argument("--workers", type=int, default=0,
                         help="direct_num_workers for multi_processing (default: one per core)")
     parser.add_argument("--train-steps", type=int, help="training steps, both pipelines (full: 1000)")
@@ -82,6 +84,18 @@ def parse_args(argv):
     if unknown:
         parser.error(f"--only: unknown section(s) {', '.join(sorted(unknown))}")
     return args
+
+
+PORTABLE_MODE = "portable"
+
+
+def beam_mode(mode: str, workers: int) -> dict:
+    """MLOPS_* settings of a scale-curve mode."""
+    if mode == PORTABLE_MODE:
+        return {"MLOPS_BEAM__RUNNER": "PortableRunner",
+                "MLOPS_BEAM__PORTABLE__LOCAL_SERVICES": "true"}
+    return {"MLOPS_BEAM__DIRECT_RUNNING_MODE": mode,
+            "MLOPS_BEAM__DIRECT_NUM_WORKERS": workers if mode != "in_memory" else 0}
 
 
 def _clean_env(extra: dict | None = None) -> dict:
@@ -147,8 +161,7 @@ class Bench:
             "MLOPS_METADATA__SQLITE_PATH": run_dir / "metadata.sqlite",
             "MLOPS_TRAINING__TRAIN_STEPS": self.args.train_steps,
             "MLOPS_TRAINING__EVAL_STEPS": self.args.eval_steps,
-            "MLOPS_BEAM__DIRECT_RUNNING_MODE": mode,
-            "MLOPS_BEAM__DIRECT_NUM_WORKERS": self.args.workers if mode != "in_memory" else 0,
+            **beam_mode(mode, self.args.workers),
         })
         json_path = run_dir / f"{name}.json"
         command = [*self.mlops, "run", "--pipeline", "taxi", "--json", str(json_path)]

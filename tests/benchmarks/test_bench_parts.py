@@ -223,3 +223,15 @@ def test_machine_memory_sees_memory_taken_by_another_process():
         subprocess.run([sys.executable, "-c",
                         "import time; b = b'x' * (1024 * 2**20); time.sleep(1.5)"], check=True)
     assert memory.peak_above_baseline_mb > 512
+
+
+def test_the_portable_scale_mode_runs_beams_own_job_service_and_the_others_direct_runner():
+    from framework.settings import load_settings
+
+    for mode, workers in (("portable", 0), ("multi_processing", 2), ("in_memory", 0)):
+        environ = {k: str(v) for k, v in bench_run.beam_mode(mode, workers).items()}
+        beam = load_settings("taxi", "test", environ=environ).beam
+        if mode == "portable":
+            assert (beam.runner, beam.portable.local_services) == ("PortableRunner", True)
+        else:
+            assert (beam.runner, beam.direct_running_mode) == ("DirectRunner", mode)
