@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from framework.errors import SettingsError, UserError
+from framework.net import answers
 
 
 class MetadataUnavailableError(UserError):
@@ -54,21 +55,10 @@ def describe_store(settings) -> str:
     return f"SQLite {settings.metadata.sqlite_path}"
 
 
-def server_answers(host: str, port: int, timeout: float = 3.0) -> bool:
-    """True when something accepts a TCP connection at host:port."""
-    import socket
-
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def unavailable_reason(settings) -> str:
     """Why a MySQL store did not open, told apart by what can be checked from here."""
     mysql = settings.metadata.mysql
-    if not server_answers(mysql.host, mysql.port):
+    if not answers(mysql.host, mysql.port):
         return (f"no MySQL server answers at {mysql.host}:{mysql.port} (is it running? for "
                 "Cloud SQL, is the Cloud SQL Auth Proxy running?)")
     if mysql.password_env and mysql.password_env not in os.environ:

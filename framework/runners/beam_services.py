@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from framework.errors import UserError
+from framework.net import answers
 
 START_TIMEOUT_S = 90.0
 
@@ -61,14 +62,6 @@ def service_ports(settings) -> dict[str, int]:
     base = 20000 + int(hashlib.sha256(key).hexdigest(), 16) % 20000 * 2
     ports = {"job service": base, "worker pool": base + 1}
     return {name: port if _port_is_free(port) else free_port() for name, port in ports.items()}
-
-
-def answers(host: str, port: int, timeout: float = 2.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def _environment(settings) -> dict[str, str]:

@@ -243,8 +243,8 @@ class LocalRunner(Runner):
     def _check_beam(self) -> None:
         """A portable runner's settings, checked before anything runs (one line, the first)."""
         from framework.errors import SettingsError, UserError
+        from framework.net import answers
         from framework.production.portable import check_portable, split_endpoint
-        from framework.runners.beam_services import answers
 
         problems = check_portable(self.settings)
         if problems:
@@ -293,10 +293,11 @@ class LocalRunner(Runner):
 
     def _store_lost(self) -> str | None:
         """What to say when a component failed because the MySQL server went away."""
-        from framework.metadata import describe_store, server_answers
+        from framework.metadata import describe_store
+        from framework.net import answers
 
         mysql = self.settings.metadata.mysql
-        if mysql is None or server_answers(mysql.host, mysql.port):
+        if mysql is None or answers(mysql.host, mysql.port):
             return None
         return (f"the ML-Metadata server went away ({describe_store(self.settings)} does not "
                 "answer); start it and run again: finished components come from the cache")
