@@ -4,7 +4,8 @@ The rehearsal runs the spec that `deploy` uploads. Only what cannot exist on one
 replaced, each replacement recorded so that it can be printed and tested:
 - the pipeline root, the data root and the serving folder (gs:// in production) become
   folders under one local root, which kfp.local mounts into every task;
-- Beam's DataflowRunner arguments become DirectRunner's (Dataflow is a Google service);
+- Beam's DataflowRunner, FlinkRunner, SparkRunner or PortableRunner arguments become
+  DirectRunner's (Dataflow is a Google service; the clusters are not here);
 - nodes kfp.local cannot execute (Vertex's resolver nodes) are taken out, and the inputs
   that read them dropped, so that the rehearsal is a first run: the state in which those
   resolvers find nothing on Vertex too.
@@ -107,18 +108,24 @@ def _arg_lists(container: dict) -> Iterator[list[str]]:
             yield hook["args"]
 
 
+def _runner_of(args: list[str]) -> str | None:
+    return next((a.split("=", 1)[1] for a in args if a.startswith("--runner=")), None)
+
+
 def local_beam(spec: dict, production: list[str], local: list[str]) -> tuple[dict, list[Replacement]]:
-    """Replace each executor's DataflowRunner arguments with `local` (DirectRunner's)."""
+    """Replace each executor's Dataflow, Flink, Spark or portable-runner arguments with
+    `local` (DirectRunner's): none of those services exists on one machine."""
     done: dict[str, Replacement] = {}
     for executor in _executors(spec).values():
         for args in _arg_lists(executor.get("container", {})):
             start = _beam_tail(args, production)
-            if start is None or "--runner=DataflowRunner" not in args[start:]:
+            runner = _runner_of(args[start:]) if start is not None else None
+            if runner in (None, "DirectRunner"):
                 continue
             before = args[start:]
             args[start:] = list(local)
             done[" ".join(before)] = Replacement(
-                "beam", f"DataflowRunner ({len(before)} arguments)",
+                "beam", f"{runner} ({len(before)} arguments)",
                 "DirectRunner" + (f" ({' '.join(local)})" if local else ""))
     return spec, list(done.values())
 

@@ -136,3 +136,21 @@ def test_a_spec_kfp_local_refuses_is_one_error_line_not_a_traceback(compiled_kub
         execute(spec_file, {}, tmp_path, observed)
     assert observed.tasks == []
     assert (tmp_path / "kfp.local.log").is_file()
+
+
+def test_a_flink_environment_rehearses_on_direct_runner_and_says_so(compiled_kubeflow):
+    from framework.pipeline_support import beam_args
+    from framework.rehearsal.local_spec import _arg_lists, local_beam
+
+    settings = compiled_kubeflow.runner.target_settings
+    flink = settings.beam.__class__(runner="FlinkRunner")
+    flink.flink.master, flink.flink.version = "flink:8081", "1.18"
+    flink_settings = settings.replace(beam=flink)
+    production = beam_args(flink_settings)
+    spec = copy.deepcopy(compiled_kubeflow.compiled.spec)
+    for executor in spec["deploymentSpec"]["executors"].values():
+        for args in _arg_lists(executor["container"]):  # the task's and its hooks' args
+            args[args.index("--runner=DataflowRunner"):] = production
+    spec, [change] = local_beam(spec, production, [])
+    assert str(change) == f"replaced beam: FlinkRunner ({len(production)} arguments) -> DirectRunner"
+    assert "FlinkRunner" not in json.dumps(spec["deploymentSpec"])
