@@ -214,7 +214,7 @@ def cancel_orphaned_executions(store, pipeline: str, *, sole_writer: bool) -> tu
         return 0, 0
     running = [e for e in store.get_executions_by_context(context.id)
                if e.last_known_state == metadata_store_pb2.Execution.RUNNING]
-    orphans = running if sole_writer else [e for e in running if _orphaned(store, pipeline, e)]
+    orphans = running if sole_writer else _orphans_of_dead_owners(store, pipeline, running)
     for execution in orphans:
         execution.last_known_state = metadata_store_pb2.Execution.CANCELED
     if orphans:
@@ -222,13 +222,17 @@ def cancel_orphaned_executions(store, pipeline: str, *, sole_writer: bool) -> tu
     return len(orphans), len(running) - len(orphans)
 
 
-def _orphaned(store, pipeline: str, execution) -> bool:
+def _orphans_of_dead_owners(store, pipeline: str, running: list) -> list:
+    """Those of `running` whose run's owner is known to be dead (on this host and gone)."""
+    if not running:
+        return []
     try:
         run_type_id = store.get_context_type("pipeline_run").id
     except Exception:  # no run was ever recorded: nothing to tell the owner by
-        return False
-    for run_id in _run_ids(store, execution.id, run_type_id):
+        return []
+
+    def dead_owner(run_id: str) -> bool:
         owner = store.get_context_by_type_and_name(OWNER_TYPE, f"{pipeline}:{run_id}")
-        if owner is not None and owner_alive(owner) is False:
-            return True
-    return False
+        return owner is not None and owner_alive(owner) is False
+
+    return [e for e in running if any(dead_owner(r) for r in _run_ids(store, e.id, run_type_id))]

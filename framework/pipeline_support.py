@@ -46,9 +46,8 @@ def beam_args(settings) -> list[str]:
         "setup_file": flow.setup_file,
     }
     image = flow.sdk_container_image
-    if image is None and not flow.setup_file and settings.image.repository and settings.image.tag:
-        # Default: the workers run the pipeline image, which holds the user code.
-        image = f"{settings.image.repository}:{settings.image.tag}"
+    if image is None and not flow.setup_file:
+        image = _pipeline_image(settings)  # the workers run the image with the user code
     pairs["sdk_container_image"] = image
     args += [f"--{k}={v}" for k, v in pairs.items() if v is not None]
     if image:

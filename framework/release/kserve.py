@@ -8,7 +8,7 @@ all traffic to the previous good revision. Canary rollout needs KServe's Serverl
 
 from __future__ import annotations
 
-from framework.release.registry import ReleaseError, ReleaseState
+from framework.release.registry import ReleaseError, ReleaseState, beside_state
 from framework.storage import files
 
 
@@ -69,9 +69,7 @@ def manifest_path(settings, state_path: str) -> str:
     explicit = settings.release.kserve.manifest_path
     if explicit:
         return explicit
-    base = state_path[:-len(".release.json")] if state_path.endswith(".release.json") \
-        else state_path
-    return base + ".inferenceservice.yaml"
+    return beside_state(state_path, ".inferenceservice.yaml")
 
 
 def write_manifest(state: ReleaseState, settings, state_path: str) -> str:

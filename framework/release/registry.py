@@ -290,9 +290,13 @@ def state_path_for(settings) -> str:
     return path
 
 
-def stats_path_for(state_path: str | os.PathLike) -> str:
-    """The server's per-version statistics, beside the registry state (same store)."""
+def beside_state(state_path: str | os.PathLike, suffix: str) -> str:
+    """A file next to the registry state, in the same store: `<name>.release.json` ->
+    `<name><suffix>`."""
     state_path = os.fspath(state_path)
-    base = state_path[:-len(".release.json")] if state_path.endswith(".release.json") \
-        else state_path
-    return base + ".serving-stats.json"
+    return state_path.removesuffix(".release.json") + suffix
+
+
+def stats_path_for(state_path: str | os.PathLike) -> str:
+    """The server's per-version statistics, beside the registry state."""
+    return beside_state(state_path, ".serving-stats.json")
