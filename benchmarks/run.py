@@ -1,12 +1,14 @@
 """Benchmarks: our taxi pipeline against TFX's own taxi template, caching, scale, start-up.
 
-    /work/venv/bin/python benchmarks/run.py                 # the full measurement
-    /work/venv/bin/python benchmarks/run.py --quick         # every part, small and fast
+    python benchmarks/run.py                 # the full measurement
+    python benchmarks/run.py --quick         # every part, small and fast
 
-Writes benchmarks/results/results.md and results.json (machine, date, versions, every run,
-and a pass/fail line per goal). Each measured command runs in its own process with fresh
+Writes benchmarks/results/<date>-<commit>/results.json and results.md (machine, date,
+versions, every run, and a pass/fail line per goal); the logs of each run go to a `logs`
+folder beside them, which git ignores. Each measured command runs in its own process with fresh
 folders; wall time and peak memory (RSS summed over the whole process tree) are taken from
-outside the process. See README.md, section "Performance", for what each figure means.
+outside the process. The documentation's Performance page (docs/hooks/performance_intro.md) says what each figure
+means, and renders the newest results of each section.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ def parse_args(argv):
                         help=f"sections to run, comma-separated: {', '.join(SECTIONS)}")
     parser.add_argument("--run-timeout", type=float, default=3600,
                         help="seconds before one pipeline run is killed (default 3600)")
-    parser.add_argument("--out", default=str(HERE / "results"), help="results folder")
+    parser.add_argument("--out", default=None,
+                        help="results folder (default: benchmarks/results/<date>-<commit>)")
     parser.add_argument("--workdir", default=None,
                         help="scratch folder (default: a temporary one, removed at the end)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folder")
@@ -80,6 +83,7 @@ def parse_args(argv):
     args.sizes = [int(s.replace("_", "")) for s in str(args.sizes).split(",") if s.strip()]
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    args.out = args.out or str(results_report.default_folder(ROOT))
     unknown = set(args.only) - set(SECTIONS)
     if unknown:
         parser.error(f"--only: unknown section(s) {', '.join(sorted(unknown))}")
@@ -93,7 +97,8 @@ def beam_mode(mode: str, workers: int) -> dict:
     """MLOPS_* settings of a scale-curve mode."""
     if mode == PORTABLE_MODE:
         return {"MLOPS_BEAM__RUNNER": "PortableRunner",
-                "MLOPS_BEAM__PORTABLE__LOCAL_SERVICES": "true"}
+                "MLOPS_BEAM__PORTABLE__LOCAL_SERVICES": "true",
+                "MLOPS_BEAM__PORTABLE__SDK_WORKER_PARALLELISM": workers or 2}
     return {"MLOPS_BEAM__DIRECT_RUNNING_MODE": mode,
             "MLOPS_BEAM__DIRECT_NUM_WORKERS": workers if mode != "in_memory" else 0}
 
@@ -319,11 +324,13 @@ class Bench:
                     row["rows_per_second"] = round(rows / r["seconds"], 1)
                     comps = sorted((r.get("components") or {}).items(), key=lambda kv: -kv[1])
                     row["top_components"] = ", ".join(f"{k} {v:.0f}s" for k, v in comps[:3])
+                    row["component_rows_per_second"] = {
+                        k: round(rows / v, 1) for k, v in comps if v >= 1}
                 modes[mode].append(row)
                 if not a.keep:
                     shutil.rmtree(run_dir, ignore_errors=True)
                 self.results["scale"] = {"made_by": made_by, "modes": modes,
-                                         "growth": growth(modes),
+                                         "growth": results_report.growth(modes),
                                          "train_steps": a.train_steps}
                 self.save()
         if not a.keep:
@@ -527,20 +534,6 @@ def component_profile(pairs: list[dict]) -> list[dict]:
                  "ours_cpu": med([p["ours"].get("cpu_seconds") for p in pairs]),
                  "template_cpu": med([p["template"].get("cpu_seconds") for p in pairs])})
     return rows
-
-
-def growth(modes: dict[str, list]) -> dict:
-    out = {}
-    for mode, runs in modes.items():
-        g = results_report.growth_exponent([(r["rows"], r["seconds"]) for r in runs if r["ok"]])
-        k = g.get("largest_step")
-        if k is not None:
-            g["meaning"] = ("time grows more slowly than rows: fixed costs still dominate"
-                            if k < 0.9 else
-                            "time grows about in proportion to rows" if k <= 1.1 else
-                            "time grows faster than rows")
-        out[mode] = g
-    return out
 
 
 def main(argv=None) -> int:

@@ -5,6 +5,7 @@ No timing is asserted: these check what is measured and how it is reported.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -125,8 +126,8 @@ def test_goals_report_pass_fail_and_not_measured():
     results = {
         "cold": {"median_ratio": 1.2},
         "rerun": {"median_ratio": 0.1},
-        "scale": {"modes": {"in_memory": [_scale("in_memory", 500, 5000)],
-                            "multi_processing": [_scale("multi_processing", 700, 3000)]},
+        "scale": {"modes": {"in_memory": [_scale("in_memory", 290, 2900)],
+                            "multi_processing": [_scale("multi_processing", 250, 3200)]},
                   "growth": {"in_memory": {"largest_step": 0.8}}},
         "startup": None,
     }
@@ -135,8 +136,9 @@ def test_goals_report_pass_fail_and_not_measured():
     assert verdicts["first unchanged re-run after the cold run vs cold run (median ratio)"] == "PASS"
     assert verdicts["second unchanged re-run (steady state) vs cold run (median ratio)"] == (
         "not measured")
-    assert verdicts["1.5M rows, DirectRunner in_memory"] == "PASS"
-    assert verdicts["1.5M rows, DirectRunner multi_processing"] == "FAIL"
+    assert verdicts["1.5M rows, in_memory"] == "PASS"
+    assert verdicts["1.5M rows, multi_processing"] == "FAIL"  # 3.1 GB: over the 3 GB limit
+    assert verdicts["10M rows finish, in_memory"] == "not measured"
     assert verdicts["`mlops --help` start-up (median)"] == "not measured"
     assert verdicts["time vs rows, in_memory (exponent between the two largest sizes)"] == "PASS"
     growth = "time vs rows, multi_processing (exponent between the two largest sizes)"
@@ -233,5 +235,42 @@ def test_the_portable_scale_mode_runs_beams_own_job_service_and_the_others_direc
         beam = load_settings("taxi", "test", environ=environ).beam
         if mode == "portable":
             assert (beam.runner, beam.portable.local_services) == ("PortableRunner", True)
+            assert beam.portable.sdk_worker_parallelism == 2  # the "two workers"
         else:
             assert (beam.runner, beam.direct_running_mode) == ("DirectRunner", mode)
+
+
+def _results_folder(root, name, date, scale_runs=None, startup=None):
+    folder = root / name
+    folder.mkdir()
+    results = {"meta": {"date": date}, "scale": {"made_by": "gen", "train_steps": 100,
+                                                 "modes": scale_runs or {}},
+               "startup": startup}
+    (folder / "results.json").write_text(json.dumps(results))
+
+
+def test_performance_page_takes_each_section_and_each_scale_point_from_the_newest_run(tmp_path):
+    run = lambda rows, s: {"rows": rows, "mode": "in_memory", "ok": True, "seconds": s,  # noqa: E731
+                           "peak_rss_mb": 900}
+    _results_folder(tmp_path, "2026-01-01-aaaaaaa", "2026-01-01 10:00 UTC",
+                    {"in_memory": [run(15000, 40.0), run(150000, 80.0)]},
+                    {"median_seconds": 0.5, "runs": [0.5]})
+    _results_folder(tmp_path, "2026-01-02-bbbbbbb", "2026-01-02 10:00 UTC",
+                    {"in_memory": [run(150000, 70.0), run(1500000, 400.0)]})
+    merged, sources = results_report.merged_results(tmp_path)
+    curve = merged["scale"]["modes"]["in_memory"]
+    assert [(r["rows"], r["seconds"], r["source"]) for r in curve] == [
+        (15000, 40.0, "2026-01-01-aaaaaaa"), (150000, 70.0, "2026-01-02-bbbbbbb"),
+        (1500000, 400.0, "2026-01-02-bbbbbbb")]
+    assert sources["startup"] == "2026-01-01-aaaaaaa"  # the newer run did not measure it
+    page = results_report.render_page(tmp_path, "# Performance\n\nIntro.")
+    assert page.startswith("# Performance\n\nIntro.")
+    assert "From `benchmarks/results/2026-01-01-aaaaaaa`." in page
+    assert "| in_memory | 1,500,000 | 400.0 |" in page
+
+
+def test_results_go_to_a_dated_folder_named_by_commit_by_default():
+    args = bench_run.parse_args(["--only", "startup"])
+    name = Path(args.out).name
+    assert Path(args.out).parent == BENCH / "results"
+    assert len(name.split("-")) == 4 and name[:4].isdigit()
