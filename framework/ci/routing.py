@@ -79,11 +79,17 @@ class RehearsalConfig:
     skip: list[str] = field(default_factory=list)
 
 
+# What the test stage runs when only documentation changed: the site's strict build.
+DOCS_TESTS = "tests/docs"
+
+
 @dataclass
 class CiConfig:
     pipeline: str = "taxi"
     routes: list[Route] = field(default_factory=list)
     skip_paths: list[str] = field(default_factory=list)
+    # A change that touches only these (and skipped) paths runs the documentation check alone.
+    docs_paths: list[str] = field(default_factory=list)
     # Pre-flight rules (`mlops check`) that `mlops ci compile` lets pass, per environment.
     preflight_ignore: dict[str, list[str]] = field(default_factory=dict)
     test: TestConfig = field(default_factory=TestConfig)
@@ -99,6 +105,9 @@ class CiConfig:
 
     def skipped(self, path: str) -> bool:
         return any(fnmatch.fnmatchcase(path, pattern) for pattern in self.skip_paths)
+
+    def docs_only(self, path: str) -> bool:
+        return any(fnmatch.fnmatchcase(path, pattern) for pattern in self.docs_paths)
 
 
 def load_config(root: Path | None = None) -> CiConfig:
@@ -157,6 +166,8 @@ class Plan:
     push: bool = False
     runner: Optional[str] = None
     changed: Optional[list[str]] = None
+    # Only documentation changed: the test stage runs DOCS_TESTS and nothing else runs.
+    docs_only: bool = False
 
     def runs(self, stage: str) -> bool:
         return stage in self.stages
@@ -164,7 +175,8 @@ class Plan:
     def to_dict(self) -> dict:
         return {"env": self.env, "why_env": self.why_env, "stages": self.stages,
                 "reasons": self.reasons, "approval": self.approval, "push": self.push,
-                "runner": self.runner, "changed": self.changed}
+                "runner": self.runner, "changed": self.changed,
+                "docs_only": self.docs_only}
 
     def describe(self, ctx) -> str:
         lines = [f"{ctx.ref} ({ctx.short_sha}, build {ctx.build_id} on {ctx.system})",
@@ -201,6 +213,10 @@ def make_plan(config: CiConfig, ctx, *, pipeline: str, requested_env: Optional[s
     if changed is not None and changed and all(config.skipped(p) for p in changed):
         reason = f"only skipped paths changed ({', '.join(sorted(changed)[:5])})"
         return Plan(env, [], {s: reason for s in STAGES}, why_env, changed=changed)
+    if changed and all(config.skipped(p) or config.docs_only(p) for p in changed):
+        reasons = {s: "only documentation changed" for s in STAGES}
+        reasons["test"] = f"only documentation changed: the test stage runs {DOCS_TESTS} only"
+        return Plan(env, ["test"], reasons, why_env, changed=changed, docs_only=True)
     reasons = {"test": "every commit is tested"}
     stages = ["test", "build"]
     if env is None:

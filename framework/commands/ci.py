@@ -155,6 +155,11 @@ def _test(args) -> int:
     root, _ctx, config, _pipeline, plan = _prepare(args)
     if _skipped(plan, "test"):
         return 0
+    if plan.docs_only and not args.paths:
+        from framework.ci.routing import DOCS_TESTS
+
+        print(f"test stage: {plan.reasons['test']}")
+        args.paths, args.marker, args.no_lint = [DOCS_TESTS], "", True
     result = run_tests(
         root, junit=args.junit, paths=args.paths or config.test.paths,
         marker=args.marker if args.marker is not None else config.test.marker,

@@ -125,10 +125,17 @@ def test_tag_not_matching_a_route_is_not_deployed():
 
 
 def test_changes_only_in_skipped_paths_run_nothing():
-    plan = plan_for(jenkins_env(BRANCH_NAME="main"),
-                    changed=["docs/cicd.md", "notebooks/explore.ipynb", "README.md"])
+    plan = plan_for(jenkins_env(BRANCH_NAME="main"), changed=["notebooks/explore.ipynb"])
     assert plan.stages == []
     assert "only skipped paths" in plan.reasons["deploy"]
+
+
+def test_documentation_only_changes_run_the_test_stage_alone_for_the_site_build():
+    plan = plan_for(jenkins_env(BRANCH_NAME="main"),
+                    changed=["docs/ci-cd.md", "notebooks/explore.ipynb", "README.md"])
+    assert plan.stages == ["test"] and plan.docs_only
+    assert "tests/docs" in plan.reasons["test"]
+    assert plan.reasons["deploy"] == "only documentation changed"
 
 
 def test_one_code_change_among_docs_runs_everything():

@@ -114,20 +114,25 @@ def _docs_only_repo(tmp_path: Path) -> Path:
     return repo
 
 
-def test_docs_only_commit_plans_nothing_and_every_stage_skips(tmp_path):
+def test_docs_only_commit_runs_only_the_documentation_tests(tmp_path):
     repo = _docs_only_repo(tmp_path)
+    (repo / "tests" / "docs").mkdir(parents=True)
+    (repo / "tests" / "docs" / "test_site.py").write_text("def test_site():\n    pass\n")
+    (repo / "tests" / "test_everything_else.py").write_text(
+        "def test_not_run_for_a_docs_change():\n    raise AssertionError\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "CI_"))}
     env.update(MLOPS_PROJECT_ROOT=str(repo), CI_SYSTEM="local")
     plan = mlops("ci", "plan", "--output", str(tmp_path / "plan.json"), env=env, cwd=repo)
     assert plan.returncode == 0, plan.stderr
-    assert "environment: staging" in plan.stdout
     data = json.loads((tmp_path / "plan.json").read_text())
-    assert data["stages"] == [] and data["changed"] == ["docs/guide.md"]
-    for stage in ("test", "build", "compile", "deploy"):
+    assert data["stages"] == ["test"] and data["docs_only"]
+    for stage in ("build", "compile", "deploy"):
         proc = mlops("ci", stage, env=env, cwd=repo)
         assert proc.returncode == 0, proc.stderr
-        assert proc.stdout.startswith(f"skip {stage}: only skipped paths changed")
-    assert not (repo / ".mlops" / "ci" / "out" / "junit.xml").exists()
+        assert proc.stdout.startswith(f"skip {stage}: only documentation changed")
+    test = mlops("ci", "test", env=env, cwd=repo)
+    assert test.returncode == 0, test.stdout + test.stderr
+    assert "runs tests/docs only" in test.stdout and "1 passed" in test.stdout
 
 
 # --- build: dispatch to framework.ci.build.run_build ----------------------------------
