@@ -429,7 +429,7 @@ def render_page(results_root: Path, intro: str) -> str:
     out = [intro.rstrip(), "", "## Results", "",
            "Generated from `benchmarks/results/` when the site is built: for each section the "
            "newest benchmark run that measured it, named under the section's heading.", ""]
-    out += _goals(merged)
+    out += ["#" + line if line.startswith("## ") else line for line in _goals(merged)]
     for section, render in SECTION_RENDERERS.items():
         if section in sources and section != "compile":
             part = render(merged)
@@ -438,8 +438,10 @@ def render_page(results_root: Path, intro: str) -> str:
                 out += ["", "#" + heading, "", f"From `benchmarks/results/{sources[section]}`."
                         if section != "scale" else
                         f"From `benchmarks/results/` folders {sources[section]}.", *rest]
-    rehearsals = sorted(results_root.glob("*/rehearsal.md"), key=lambda p: p.parent.name)
-    if rehearsals:
-        text = rehearsals[-1].read_text().replace("\n## ", "\n#### ").replace("# ", "### ", 1)
-        out += ["", f"From `benchmarks/results/{rehearsals[-1].parent.name}`.", "", text]
+    for name in ("quickstart.md", "rehearsal.md"):  # the smaller benchmarks' own tables
+        found = sorted(results_root.glob(f"*/{name}"), key=lambda p: p.parent.name)
+        if found:
+            text = found[-1].read_text().replace("\n## ", "\n#### ").replace("# ", "### ", 1)
+            out += ["", text.split("\n", 1)[0], "",
+                    f"From `benchmarks/results/{found[-1].parent.name}`.", text.split("\n", 1)[1]]
     return "\n".join(out) + "\n"

@@ -23,7 +23,7 @@ def beam_args(settings) -> list[str]:
     if beam.runner == "DirectRunner":
         # Only what differs from Beam's defaults (DirectRunner, in_memory, one worker): with
         # the defaults spelled out, CsvExampleGen and StatisticsGen took 3-10 s longer on
-        # the 15k-row sample (measured A/B, benchmarks/ in the README); nothing else changed.
+        # the 15k-row sample (measured A/B with benchmarks/run.py); nothing else changed.
         args = []
         if beam.direct_running_mode != "in_memory" or beam.direct_num_workers:
             workers = beam.direct_num_workers or (os.cpu_count() or 1)

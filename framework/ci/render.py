@@ -235,7 +235,7 @@ def render_cloudbuild(config: CiConfig, image_repository: str) -> str:
                           default_flow_style=False, width=100)
     header = (f"# {GENERATED}\n"
               "# One step per `mlops ci` stage, the same commands as the Jenkinsfile. Triggers\n"
-              "# (which branch or tag, approval for prod) are described in the README, section CI/CD.\n")
+              "# (which branch or tag, approval for prod) are described in docs/ci-cd.md.\n")
     return header + body
 
 

@@ -123,7 +123,7 @@ def load_config(root: Path | None = None) -> CiConfig:
         root = project_root()
     path = root / CONFIG_FILE
     if not path.exists():
-        raise UserError(f"{path}: not found (the CI routing file; see the README, section CI/CD)")
+        raise UserError(f"{path}: not found (the CI routing file; see docs/ci-cd.md)")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
