@@ -115,3 +115,15 @@ def run_states(env: dict[str, str], run_id: str) -> dict[str, str]:
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# Folders whose tests start a server of their own (MariaDB, the Cloud Storage emulator):
+# marked `server`, so the fast set (`tox -e fast`) can leave them out.
+_SERVER_FOLDERS = ("metadata", "storage")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
+        if parts and parts[0] in _SERVER_FOLDERS:
+            item.add_marker(pytest.mark.server)
