@@ -274,3 +274,19 @@ def test_results_go_to_a_dated_folder_named_by_commit_by_default():
     name = Path(args.out).name
     assert Path(args.out).parent == BENCH / "results"
     assert len(name.split("-")) == 4 and name[:4].isdigit()
+
+
+def test_quickstart_benchmark_times_both_lines_and_reports_a_failed_step():
+    import quickstart_bench
+
+    assert [k for k, _, _ in quickstart_bench.STEPS] == ["cold", "second_line_setup", "warm"]
+    results = {"meta": {"commit": "abc1234", "date": "2026-01-01 10:00 UTC", "note": "",
+                        "machine": {"cores": 2}},
+               "steps": [{"step": "cold", "what": "first line, no virtualenv yet",
+                          "command": "tox -e pipeline", "seconds": 300.04, "ok": True},
+                         {"step": "second_line_setup", "what": "second line, up to the first test",
+                          "command": "tox -e test --notest", "seconds": 4.0, "ok": False}],
+               "error": "second_line_setup exited 1: boom"}
+    page = quickstart_bench.render(results)
+    assert "| first line, no virtualenv yet | `tox -e pipeline` | 300.0 | ok |" in page
+    assert "| 4.0 | FAILED |" in page and "Error: second_line_setup exited 1" in page
