@@ -77,7 +77,8 @@ def portable_args(settings) -> list[str]:
         config = _pipeline_image(settings)  # the workers run the image with the user code
     pairs.update(artifact_endpoint=portable.artifact_endpoint,
                  environment_type=portable.environment_type, environment_config=config,
-                 sdk_worker_parallelism=portable.sdk_worker_parallelism or None)
+                 sdk_worker_parallelism=portable.sdk_worker_parallelism or None,
+                 job_server_timeout=portable.job_server_timeout)
     return [f"--{k}={v}" for k, v in pairs.items() if v is not None]
 
 

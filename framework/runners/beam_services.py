@@ -2,7 +2,8 @@
 
 With `beam.portable.local_services: true`, a run on PortableRunner gets what a Flink or
 Spark cluster would give it: a job service that takes the pipeline through Beam's Job API
-(`apache_beam.runners.portability.local_job_service_main`) and a pool of SDK workers that
+(Beam's `local_job_service_main`, through `beam_job_service` here, which makes it spread
+each job over `sdk_worker_parallelism` workers as a cluster's job server does) and a pool of SDK workers that
 run its Python code over the Fn API (`apache_beam.runners.worker.worker_pool_main`,
 environment EXTERNAL). Both come from the installed apache-beam; both are stopped when the
 run ends, however it ends.
@@ -168,7 +169,7 @@ def local_services(settings, log_dir: Path, say):
     services = {}
     try:
         services["job service"] = ProcessService(
-            ["apache_beam.runners.portability.local_job_service_main", "--port",
+            ["framework.runners.beam_job_service", "--port",
              str(ports["job service"])], logs["job service"], env)
         pool = ["apache_beam.runners.worker.worker_pool_main", "--service_port",
                 str(ports["worker pool"])]

@@ -57,6 +57,18 @@ def test_the_pipeline_runs_end_to_end_through_the_job_and_fn_apis(portable_run):
     assert workers.count("Starting worker with command") >= 3, workers[-2000:]
 
 
+def test_each_beam_job_is_spread_over_two_sdk_worker_processes(portable_run):
+    workdir, run = portable_run
+    assert run.returncode == 0, run.output[-3000:]
+    logs = workdir / "pipeline_root" / "logs"
+    jobs = (logs / "beam-job-service.log").read_text().count("Running job")
+    started = re.findall(r'worker_id="(worker_\d+)"',
+                         (logs / "beam-worker-pool.log").read_text())
+    # sdk_worker_parallelism=2: the job service asks the pool for two workers per job (Beam's
+    # own local job service, unchanged, would ask for one).
+    assert jobs >= 3 and len(set(started)) == 2 * jobs, (jobs, started)
+
+
 def test_the_job_service_and_the_worker_pool_are_stopped_after_the_run(portable_run):
     _workdir, run = portable_run
     assert run.returncode == 0, run.output[-3000:]

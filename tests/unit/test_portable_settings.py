@@ -38,12 +38,13 @@ def test_each_runner_gets_the_arguments_beam_expects():
         "environment_config": "workers:50000", "sdk_worker_parallelism": 2}}))
     assert portable == ["--runner=PortableRunner", "--job_endpoint=flink-jobserver:8099",
                         "--environment_type=EXTERNAL", "--environment_config=workers:50000",
-                        "--sdk_worker_parallelism=2"]
+                        "--sdk_worker_parallelism=2", "--job_server_timeout=86400"]
     flink = beam_args(settings({"runner": "FlinkRunner", "flink": {
         "master": "flink:8081", "version": "1.18", "parallelism": 4}}))
     assert flink == ["--runner=FlinkRunner", "--flink_master=flink:8081", "--flink_version=1.18",
                      "--parallelism=4", "--environment_type=DOCKER",
-                     "--environment_config=registry.example/mlops/taxi:abc123"]
+                     "--environment_config=registry.example/mlops/taxi:abc123",
+                     "--job_server_timeout=86400"]
     spark = beam_args(settings({"runner": "SparkRunner",
                                 "spark": {"master_url": "spark://spark:7077"}}))
     assert spark[:2] == ["--runner=SparkRunner", "--spark_master_url=spark://spark:7077"]
@@ -123,3 +124,15 @@ def test_local_services_keep_their_ports_from_run_to_run_so_the_cache_holds():
     assert first == second and len(set(first.values())) == 2
     other = settings({"runner": "PortableRunner"}, pipeline={"pipeline_root": "elsewhere"})
     assert service_ports(other) != first
+
+
+def test_a_beam_job_longer_than_beams_default_job_server_timeout_is_not_cut_off():
+    # Beam puts --job_server_timeout on the job's state and message streams too: with its
+    # default of 60 s, a component whose Beam job runs longer fails with DEADLINE_EXCEEDED.
+    from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions
+
+    from framework.pipeline_support import beam_args
+
+    args = beam_args(settings({"runner": "PortableRunner",
+                               "portable": {"job_endpoint": "jobserver:8099"}}))
+    assert PipelineOptions(args).view_as(PortableOptions).job_server_timeout >= 3600
