@@ -54,13 +54,19 @@ class JenkinsCredentials:
     gcp: str = "mlops-gcp-service-account"
 
 
+# One Jenkins user id or group name: the input's `submitter` is a comma-separated list.
+APPROVER = r"[^,\s](?:[^,\n]*[^,\s])?"
+
+
 @dataclass
 class JenkinsConfig:
     timeout_minutes: int = 120
+    # How long the approval waits (on no executor) before the build is aborted.
     approval_timeout_hours: int = 24
     # Jenkins users or groups allowed to approve (input `submitter`); empty: anyone with
     # Job/Build permission.
-    approvers: Optional[str] = None
+    approvers: list[str] = field(default_factory=list, metadata={
+        "pattern": APPROVER, "help": "a Jenkins user id or group name (no commas)"})
     credentials: JenkinsCredentials = field(default_factory=JenkinsCredentials)
 
 
@@ -131,6 +137,9 @@ def load_config(root: Path | None = None) -> CiConfig:
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a mapping")
     config = build(CiConfig, data, "", lambda _key: CONFIG_FILE)
+    for key in ("timeout_minutes", "approval_timeout_hours"):
+        if getattr(config.jenkins, key) <= 0:
+            raise UserError(f"{CONFIG_FILE}: jenkins.{key} must be a positive number")
     for i, route in enumerate(config.routes):
         if (route.branch is None) == (route.tag is None):
             raise UserError(f"{CONFIG_FILE}: routes[{i}] needs exactly one of 'branch' or 'tag'")
@@ -189,17 +198,56 @@ class Plan:
         return "\n".join(lines)
 
 
+# What a request (--env, which the CI files fill from TARGET_ENV / _TARGET_ENV, else
+# $MLOPS_ENV) may say besides an environment's name: "auto" (or empty) leaves the choice to
+# the route, "none" asks for no deployment at all.
+AUTO_ENV = "auto"
+NO_ENV = "none"
+
+
+class EnvNotAllowedError(UserError):
+    """In CI, a requested environment that the ref's route does not reach."""
+
+
+def _request(requested: Optional[str], environ) -> tuple[Optional[str], str]:
+    """(the requested environment or None for auto, where the request came from)."""
+    for value, source in ((requested, "--env / TARGET_ENV"),
+                          (environ.get("MLOPS_ENV"), "MLOPS_ENV")):
+        value = (value or "").strip()
+        if value and value != AUTO_ENV:
+            return value, source
+    return None, ""
+
+
 def resolve_env(config: CiConfig, ctx, requested: Optional[str],
                 environ) -> tuple[Optional[str], str]:
-    """--env, else $MLOPS_ENV, else the first route matching the branch or tag."""
-    if requested and requested != "auto":
-        return requested, "--env / TARGET_ENV"
-    if environ.get("MLOPS_ENV"):
-        return environ["MLOPS_ENV"], "MLOPS_ENV"
+    """The environment of this run and why: the route of the branch or tag decides.
+
+    In CI a request may only narrow the route: auto (the routed environment), none (no
+    deployment) or the routed environment itself; anything else is refused, so a build
+    parameter cannot send a branch where ci.yaml does not. Outside CI (system local) no
+    trust boundary exists and any request is taken as it is.
+    """
     route = config.route_for(ctx.branch, ctx.tag)
-    if route is None:
-        return None, f"no route in {CONFIG_FILE} matches {ctx.ref}"
-    return route.env, f"{ctx.ref} matches route {route.describe}"
+    wanted, source = _request(requested, environ)
+    if wanted is None:
+        if route is None:
+            return None, f"no route in {CONFIG_FILE} matches {ctx.ref}"
+        return route.env, f"{ctx.ref} matches route {route.describe}"
+    if wanted == NO_ENV:
+        return None, f"{source} is {NO_ENV}: nothing is deployed"
+    if route is not None and wanted == route.env:
+        return wanted, f"{ctx.ref} matches route {route.describe} ({source} agrees)"
+    if ctx.system == "local":
+        return wanted, f"{source} (outside CI any environment may be chosen)"
+    raise EnvNotAllowedError(_refusal(route, ctx, wanted, source))
+
+
+def _refusal(route: Optional[Route], ctx, wanted: str, source: str) -> str:
+    routed = f"routes it to {route.env}" if route else "routes it nowhere"
+    allowed = ", ".join([AUTO_ENV, NO_ENV] + ([route.env] if route else []))
+    return (f"{source} asks for environment '{wanted}', but {CONFIG_FILE} {routed} "
+            f"({ctx.ref}); in CI a request may only narrow the route: {allowed}")
 
 
 def make_plan(config: CiConfig, ctx, *, pipeline: str, requested_env: Optional[str] = None,

@@ -2,8 +2,9 @@
 
 Each step is one command line. A token "$NAME" is a CI parameter: a Jenkins build
 parameter NAME, a Cloud Build user substitution _NAME (see PARAMETERS). Both files run
-the steps in this order with these exact arguments; tests/ci/test_parity.py holds them
-to it. Change a step here, then run `mlops ci render`.
+the steps in this order with these exact arguments (Jenkins repeats the setup after the
+approval, see jenkins_commands); tests/ci/test_ci_files.py holds them to it. Change a
+step here, then run `mlops ci render`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ REHEARSAL_DIR = f"{OUT}/rehearsal"
 # CI parameters: name -> (default, help). Jenkins: `parameters {}`; Cloud Build: `_NAME`.
 PARAMETERS = {
     "PIPELINE": ("taxi", "pipeline under pipelines/ to build and deploy"),
-    "TARGET_ENV": ("auto", "environment to deploy to; auto = from the branch or tag (ci.yaml)"),
+    "TARGET_ENV": ("auto", "auto = the environment the branch or tag is routed to (ci.yaml); "
+                   "none = deploy nothing; any other value must name that same environment"),
 }
 
 
@@ -47,7 +49,9 @@ class Step:
     archive: Optional[str] = None
     # Runs only for a routed commit (Jenkins `when`); the command checks the plan as well.
     routed_only: bool = False
-    # Preceded by an approval for environments that need one (Jenkins `input`).
+    # Preceded by an approval for environments that need one (Jenkins `input`). In Jenkins
+    # the approval waits on no agent, so this step and the ones after it run on an agent
+    # of their own, with the setup step first (see jenkins_commands).
     approval: bool = False
 
     @property
@@ -88,3 +92,18 @@ STEPS: tuple[Step, ...] = (
 def commands() -> list[list[str]]:
     """Every step's command line, in order, as the CI files must run them."""
     return [list(step.argv) for step in STEPS]
+
+
+def jenkins_commands(approval: bool = True) -> list[list[str]]:
+    """commands() as the Jenkinsfile runs them: from the approval on (when a route needs
+    one), each step runs on a fresh agent, whose workspace may lack the virtualenv, so the
+    setup step runs first."""
+    setup = list(STEPS[0].argv)
+    out: list[list[str]] = []
+    approved = False
+    for step in STEPS:
+        approved = approved or (approval and step.approval)
+        if approved:
+            out.append(setup)
+        out.append(list(step.argv))
+    return out

@@ -19,7 +19,8 @@ def _stage_args(parser: argparse.ArgumentParser) -> None:
                         help="pipeline name (default: `pipeline` in ci.yaml)")
     parser.add_argument("--env", "-e", default="auto",
                         help="environment; auto (default) = $MLOPS_ENV, else the route of the "
-                        "branch or tag in ci.yaml")
+                        "branch or tag in ci.yaml; none = deploy nothing. In Jenkins and Cloud "
+                        "Build a value other than auto or none must be the routed environment")
 
 
 def _push_args(parser: argparse.ArgumentParser, help_text: str) -> None:

@@ -30,3 +30,37 @@ def cloudbuild_commands(config: dict) -> list[list[str]]:
         argv = [step["entrypoint"], *step.get("args", [])]
         out.append([f"${m.group(1)}" if (m := _SUBST.match(a)) else a for a in argv])
     return out
+
+
+def jenkins_stage_block(text: str, name: str) -> list[str]:
+    """The lines of stage `name`, from its `stage('name') {` to the matching brace."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == f"stage('{name}') {{")
+    depth = 0
+    for i in range(start, len(lines)):
+        depth += lines[i].count("{") - lines[i].count("}")
+        if depth == 0:
+            return lines[start:i + 1]
+    raise ValueError(f"stage {name} is not closed")
+
+
+def sh_steps_with_their_stages(text: str) -> list[tuple[str, list[str]]]:
+    """Every `sh` step with the names of the stages around it, outermost first, each name
+    suffixed with " [agent any]" when that stage takes an agent. The rendered file has one
+    statement per line, so counting braces per line follows the nesting."""
+    stack: list[list] = []  # [stage name or None, has an agent]
+    found = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped == "agent any" and stack and stack[-1][0]:
+            stack[-1][1] = True
+        if _SH.match(line):
+            found.append((stripped, [n + (" [agent any]" if a else "") for n, a in stack if n]))
+        net = line.count("{") - line.count("}")
+        stage = _STAGE.match(line)
+        for _ in range(net):
+            stack.append([stage.group(1) if stage else None, False])
+            stage = None
+        for _ in range(-net):
+            stack.pop()
+    return found

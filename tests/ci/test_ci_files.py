@@ -15,7 +15,14 @@ import yaml
 from framework.ci.render import drift, render_jenkinsfile
 from framework.ci.routing import load_config
 from framework.ci.stages import STAGES, STEPS, commands
-from tests.ci.ci_files import cloudbuild_commands, jenkins_commands, jenkins_stage_names
+from framework.ci.stages import jenkins_commands as jenkins_run_order
+from tests.ci.ci_files import (
+    cloudbuild_commands,
+    jenkins_commands,
+    jenkins_stage_block,
+    jenkins_stage_names,
+    sh_steps_with_their_stages,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 # SchemaStore's Cloud Build schema, kept in the repository (see schemas/README.md).
@@ -87,7 +94,11 @@ def test_schema_validation_rejects_a_misspelt_step_key():
 def test_both_files_run_the_stage_lists_commands_in_the_same_order():
     jenkins = jenkins_commands((ROOT / "Jenkinsfile").read_text())
     cloudbuild = cloudbuild_commands(yaml.safe_load((ROOT / "cloudbuild.yaml").read_text()))
-    assert jenkins == cloudbuild == commands()
+    assert cloudbuild == commands()
+    assert jenkins == jenkins_run_order()
+    # The one difference: after the approval Jenkins is on a fresh agent and sets up again.
+    setup = commands()[0]
+    assert jenkins[-2] == setup and jenkins[:-2] + jenkins[-1:] == commands()
     ran = [argv[2] for argv in jenkins if argv[:2] == ["mlops", "ci"] and argv[2] in STAGES]
     assert ran == list(STAGES)
 
@@ -138,7 +149,7 @@ def test_jenkinsfile_has_the_required_declarative_pieces():
     text = (ROOT / "Jenkinsfile").read_text()
     for piece in ("withCredentials([", "usernamePassword(", "string(credentialsId:",
                   "file(credentialsId:", "junit ", "archiveArtifacts ", "timeout(time:",
-                  "input message:", "when {", "tag pattern: 'v*'", "parallel {"):
+                  "input {", "when {", "tag pattern: 'v*'", "parallel {"):
         assert piece in text, piece
 
 
@@ -193,3 +204,126 @@ def test_routes_in_ci_yaml_become_jenkins_when_conditions(tmp_path):
     config.routes[0].branch = "release/*"
     text = render_jenkinsfile(config)
     assert "branch pattern: 'release/*', comparator: 'GLOB'" in text
+
+
+# --- the approval: on no executor, with a timeout, by the approvers in ci.yaml ---------
+
+def _jenkinsfile() -> str:
+    return (ROOT / "Jenkinsfile").read_text()
+
+
+def test_jenkins_pipeline_takes_no_agent_at_the_top():
+    lines = _jenkinsfile().splitlines()
+    top = lines[lines.index("pipeline {") + 1]
+    assert top == "    agent none"
+    # The only agents are stage-level ones (12 spaces: inside stages { stage(...) {).
+    agents = [line for line in lines if line.strip().startswith("agent ")]
+    assert all(line.startswith("            agent ") for line in agents if line != top)
+
+
+def test_every_shell_step_runs_inside_a_stage_with_an_agent():
+    found = sh_steps_with_their_stages(_jenkinsfile())
+    assert len(found) == len(jenkins_run_order())
+    for sh, stages in found:
+        assert any(name.endswith("[agent any]") for name in stages), (sh, stages)
+
+
+def test_the_approval_waits_outside_any_agent_with_a_timeout_and_the_approvers():
+    config = load_config(ROOT)
+    block = [line.strip() for line in jenkins_stage_block(_jenkinsfile(), "Approve deploy")]
+    assert "agent none" in block and "agent any" not in block
+    # Stage-level input (not the `input` step inside `steps`): it runs before any agent.
+    assert "input {" in block
+    assert not any(line.startswith("input message:") for line in block)
+    hours = config.jenkins.approval_timeout_hours
+    assert f"timeout(time: {hours}, unit: 'HOURS')" in block
+    assert block.index("options {") < block.index("input {")
+    assert f"submitter '{','.join(config.jenkins.approvers)}'" in block
+    # Skipped stages ask nobody: `when` is evaluated before the input; TARGET_ENV=none
+    # (nothing to deploy) skips it.
+    assert block.index("beforeInput true") < block.index("input {")
+    assert "expression { params.TARGET_ENV != 'none' }" in block
+    for sh, stages in sh_steps_with_their_stages(_jenkinsfile()):
+        assert "Approve deploy" not in stages, sh
+
+
+def test_the_approval_stage_sits_between_the_working_agent_and_the_deploy_agent():
+    text = _jenkinsfile()
+    work = jenkins_stage_block(text, "Test, build and compile")
+    assert work[1].strip() == "agent any"
+    inside = jenkins_stage_names("\n".join(work))
+    assert {"Setup", "Plan", "Test", "Build", "Rehearse", "Compile"} <= set(inside)
+    assert "Approve deploy" not in inside and "Deploy" not in inside
+    deploy = [line.strip() for line in jenkins_stage_block(text, "Deploy")]
+    assert deploy[1] == "agent any"
+    # Routing is checked before an agent is taken; the fresh workspace is set up first.
+    assert "beforeAgent true" in deploy
+    assert jenkins_commands("\n".join(deploy)) == [commands()[0], commands()[-1]]
+
+
+def test_approvers_and_approval_timeout_come_from_ci_yaml():
+    config = load_config(ROOT)
+    config.jenkins.approvers = ["alice", "release managers"]
+    config.jenkins.approval_timeout_hours = 6
+    text = render_jenkinsfile(config)
+    block = [line.strip() for line in jenkins_stage_block(text, "Approve deploy")]
+    assert "submitter 'alice,release managers'" in block
+    assert "timeout(time: 6, unit: 'HOURS')" in block
+    config.jenkins.approvers = []
+    block = jenkins_stage_block(render_jenkinsfile(config), "Approve deploy")
+    assert not any("submitter '" in line for line in block)
+
+
+@pytest.mark.parametrize("value, message", [
+    ("approvers: mlops-release", "expected a list of strings"),
+    ("approvers: ['alice,bob']", "no commas"),
+    ("approval_timeout_hours: 0", "must be a positive number"),
+])
+def test_bad_approval_settings_in_ci_yaml_are_refused(tmp_path, value, message):
+    from framework.errors import UserError
+
+    text = (ROOT / "ci.yaml").read_text()
+    key = value.split(":")[0]
+    line = next(x for x in text.splitlines() if x.startswith(f"  {key}:"))
+    (tmp_path / "ci.yaml").write_text(text.replace(line, f"  {value}"))
+    with pytest.raises(UserError, match=message):
+        load_config(tmp_path)
+
+
+def test_without_an_approval_route_every_step_stays_on_the_one_agent():
+    config = load_config(ROOT)
+    for route in config.routes:
+        route.approval = False
+    text = render_jenkinsfile(config)
+    assert "Approve deploy" not in jenkins_stage_names(text)
+    assert jenkins_commands(text) == jenkins_run_order(approval=False) == commands()
+    inside = jenkins_stage_names("\n".join(jenkins_stage_block(text, "Test, build and compile")))
+    assert "Deploy" in inside
+
+
+@needs_groovy
+@pytest.mark.parametrize("approval", [True, False])
+def test_rendered_jenkinsfiles_with_other_approval_settings_parse(tmp_path, approval):
+    config = load_config(ROOT)
+    config.jenkins.approvers = ["o'brien", "release managers"]
+    for route in config.routes:
+        route.approval = route.approval and approval
+    path = tmp_path / "Jenkinsfile"
+    path.write_text(render_jenkinsfile(config))
+    proc = _groovy_parse(path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+# --- pushing: only a commit whose route deploys ----------------------------------------
+
+def test_neither_file_pushes_outside_the_compile_stage():
+    config = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
+    assert "images" not in config  # Cloud Build would push those after every build
+    for listed in (jenkins_commands(_jenkinsfile()), cloudbuild_commands(config)):
+        by_stage = {argv[2]: argv for argv in listed if argv[:2] == ["mlops", "ci"]}
+        assert "--no-push" in by_stage["build"]
+        # compile pushes as the plan says: only for a commit that deploys
+        assert "--push" not in by_stage["compile"] and "--no-push" not in by_stage["compile"]
+        assert not any("--push" in argv for argv in listed)
+    compile_stage = [line.strip() for line in jenkins_stage_block(_jenkinsfile(), "Compile")]
+    assert "when {" in compile_stage  # and Jenkins only starts it for a routed commit

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from framework.ci.context import CiContextError, ci_context, docker_tag
-from framework.ci.routing import load_config, make_plan
+from framework.ci.routing import EnvNotAllowedError, load_config, make_plan
 from framework.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,13 +148,17 @@ def test_unknown_changes_such_as_a_shallow_clone_skip_nothing():
     assert plan_for(jenkins_env(BRANCH_NAME="main"), changed=None).stages[-1] == "deploy"
 
 
-def test_explicit_environment_overrides_the_route():
-    plan = plan_for(jenkins_env(BRANCH_NAME="feature/x"), changed=["a.py"], requested="dev")
+def test_outside_ci_an_explicit_environment_overrides_the_route():
+    # No CI trust boundary on a laptop: --env / MLOPS_ENV choose any environment.
+    local = jenkins_env(BRANCH_NAME="feature/x", CI_SYSTEM="local")
+    plan = plan_for(local, changed=["a.py"], requested="dev")
     assert plan.env == "dev" and plan.stages[-1] == "deploy"
+    assert "outside CI" in plan.why_env
 
 
 def test_environment_on_the_local_runner_has_nothing_to_deploy():
-    plan = plan_for(jenkins_env(BRANCH_NAME="feature/x"), changed=["a.py"], requested="test")
+    local = jenkins_env(BRANCH_NAME="feature/x", CI_SYSTEM="local")
+    plan = plan_for(local, changed=["a.py"], requested="test")
     assert plan.stages == ["test", "build"]
     assert plan.push is False  # nothing deploys, so nothing is pushed
     assert "local runner" in plan.reasons["deploy"]
@@ -208,3 +212,68 @@ def test_an_unknown_key_in_ci_yaml_is_named(tmp_path):
     (tmp_path / "ci.yaml").write_text("routes: []\nskip_path: [docs/**]\n")
     with pytest.raises(UserError, match="skip_path"):
         load_config(tmp_path)
+
+
+# --- TARGET_ENV / _TARGET_ENV may only narrow the route --------------------------------
+
+def plan_with(environ: dict, requested=None, mlops_env=None):
+    config = load_config(ROOT)
+    ctx = ci_context(environ, ROOT)
+    extra = {"MLOPS_ENV": mlops_env} if mlops_env else {}
+    return make_plan(config, ctx, pipeline="taxi", requested_env=requested,
+                     changed=["a.py"], environ=extra, runner_of=RUNNERS.get)
+
+
+@pytest.mark.parametrize("environ, requested", [
+    (jenkins_env(BRANCH_NAME="feature/x"), "dev"),          # no route at all
+    (cloudbuild_env(BRANCH_NAME="feature/x"), "dev"),
+    (jenkins_env(BRANCH_NAME="main"), "prod"),              # routed to staging
+    (cloudbuild_env(BRANCH_NAME="develop"), "staging"),
+    (jenkins_env(BRANCH_NAME="main"), "test"),              # even a do-nothing environment
+])
+def test_in_ci_a_requested_environment_outside_the_route_is_refused(environ, requested):
+    with pytest.raises(EnvNotAllowedError) as caught:
+        plan_with(environ, requested)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert f"'{requested}'" in message and "may only narrow the route" in message
+
+
+def test_in_ci_mlops_env_cannot_widen_the_route_either():
+    with pytest.raises(EnvNotAllowedError, match="MLOPS_ENV asks for environment 'dev'"):
+        plan_with(jenkins_env(BRANCH_NAME="feature/x"), mlops_env="dev")
+    with pytest.raises(EnvNotAllowedError, match="routes it to staging"):
+        plan_with(cloudbuild_env(BRANCH_NAME="main"), "auto", mlops_env="prod")
+
+
+@pytest.mark.parametrize("requested", [None, "", "auto", " auto ", "staging"])
+def test_in_ci_auto_or_the_routed_environment_itself_keeps_the_route(requested):
+    plan = plan_with(jenkins_env(BRANCH_NAME="main"), requested)
+    assert plan.env == "staging" and plan.stages[-1] == "deploy" and plan.push
+
+
+def test_in_ci_none_narrows_a_routed_ref_to_no_deployment():
+    plan = plan_with(cloudbuild_env(TAG_NAME="v1.0.0"), "none")
+    assert plan.env is None and plan.stages == ["test", "build"]
+    assert plan.push is False and plan.approval is False
+    assert "none" in plan.why_env
+
+
+def test_outside_ci_any_environment_may_still_be_chosen():
+    local = cloudbuild_env(BRANCH_NAME="feature/x", CI_SYSTEM="local")
+    assert plan_with(local, "prod").env == "prod"
+    assert plan_with(local, mlops_env="staging").env == "staging"
+
+
+@pytest.mark.parametrize("environ, requested, env, deploys", [
+    (jenkins_env(BRANCH_NAME="feature/x"), "auto", None, False),
+    (jenkins_env(BRANCH_NAME="develop"), "auto", "dev", True),
+    (jenkins_env(BRANCH_NAME="develop"), "none", None, False),
+    (cloudbuild_env(TAG_NAME="v2.0.0"), "prod", "prod", True),
+    (jenkins_env(BRANCH_NAME="feature/x", CI_SYSTEM="local"), "test", "test", False),
+])
+def test_the_image_is_pushed_only_when_the_route_deploys(environ, requested, env, deploys):
+    plan = plan_with(environ, requested)
+    assert plan.env == env
+    assert plan.push is deploys and ("compile" in plan.stages) is deploys
+    assert ("deploy" in plan.stages) is deploys

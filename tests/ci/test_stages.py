@@ -229,3 +229,36 @@ def test_deploy_without_a_compiled_pipeline_in_the_store_says_to_compile(monkeyp
                        "ci", "deploy")
     assert code == 2
     assert "run `mlops ci compile` for this commit first" in capsys.readouterr().err
+
+
+# --- TARGET_ENV may only narrow the route ----------------------------------------------
+
+@pytest.mark.parametrize("stage", ["plan", "test", "build", "rehearse", "compile", "deploy"])
+def test_every_stage_refuses_a_target_env_the_route_does_not_reach(monkeypatch, capsys, stage):
+    # Jenkins, branch feature/ci (no route), started with TARGET_ENV=dev.
+    code = _in_process(monkeypatch, jenkins_env(), "ci", stage, "--env", "dev")
+    assert code != 0
+    err = capsys.readouterr().err
+    assert err.startswith("error: --env / TARGET_ENV asks for environment 'dev', but ci.yaml "
+                          "routes it nowhere (branch feature/ci)")
+    assert err.count("\n") == 1
+
+
+def test_cloud_build_plan_step_refuses_a_widening_substitution(tmp_path):
+    # What the plan step of cloudbuild.yaml runs for a manual run of the dev trigger on a
+    # branch of one's own, _TARGET_ENV=dev.
+    env = {k: v for k, v in jenkins_env().items() if not k.startswith("JENKINS_")}
+    env.update(CI_SYSTEM="cloudbuild", COMMIT_SHA=head(), SHORT_SHA=head()[:7],
+               BRANCH_NAME="feature/mine", TAG_NAME="", BUILD_ID="b-1", PROJECT_ID="p",
+               CI_BASE_COMMIT=head())
+    out = tmp_path / "plan.json"
+    proc = mlops("ci", "plan", "--pipeline", "taxi", "--env", "dev", "--output", str(out),
+                 env=env)
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "error: --env / TARGET_ENV asks for environment 'dev', but ci.yaml routes it nowhere "
+        "(branch feature/mine); in CI a request may only narrow the route: auto, none"]
+    assert not out.exists()
+    allowed = mlops("ci", "plan", "--env", "none", env=env)
+    assert allowed.returncode == 0, allowed.stderr
+    assert "environment: none" in allowed.stdout
