@@ -46,6 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _verbose(args) -> bool:
+    """--verbose, where the command has it, or MLOPS_VERBOSE=1 for any command."""
+    import os
+
+    flag = os.environ.get("MLOPS_VERBOSE", "").strip().lower()
+    return bool(getattr(args, "verbose", False)) or flag not in ("", "0", "false", "no", "off")
+
+
 def main(argv: list[str] | None = None) -> int:
     import os
 
@@ -61,14 +69,17 @@ def main(argv: list[str] | None = None) -> int:
                             category=FutureWarning)
     from framework import speedups
 
-    speedups.memoise_distribution_scan()
-    speedups.defer_tfx_cloud_extensions()
-    speedups.skip_collection_at_exit()
+    speedups.at_cli_start()  # before any settings are read: only MLOPS_SPEEDUPS=0 stops it
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args._run(args) or 0)
     except UserError as exc:
+        if exc.__cause__ is not None and _verbose(args):
+            # The one line names the file and line; --verbose also shows how it got there.
+            import traceback
+
+            traceback.print_exception(exc.__cause__, file=sys.stderr)
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:

@@ -24,6 +24,8 @@ RULES = {
     "dataflow-args": "DataflowRunner arguments Beam rejects",
     "beam-direct": "Beam on DirectRunner inside the component's container",
     "beam-portable": "Flink, Spark or portable-runner settings a cluster would reject",
+    "serving-image-tf": "a Vertex serving image of another TensorFlow than the training one",
+    "kserve-storage": "a KServe storage URI a cluster cannot read (a local path)",
 }
 
 
@@ -42,7 +44,7 @@ def _is_remote(path: str | None) -> bool:
 
 
 def check_settings(settings, target: str) -> list[Finding]:
-    """Rules on settings alone: paths, target endpoints, image and tag, Dataflow args."""
+    """Rules on settings alone: paths, endpoints, image and tag, release targets, Beam."""
     found: list[Finding] = []
     env = settings.env
     where = f"the '{env}' block of {settings.source or 'settings.yaml'}"
@@ -80,6 +82,7 @@ def check_settings(settings, target: str) -> list[Finding]:
             "image tag 'latest' moves with every build, so a deployed pipeline would silently "
             "run other code later: use the commit SHA or release tag"))
 
+    found += _release_findings(settings, where)
     if settings.beam.runner == "DataflowRunner":
         found += _dataflow_findings(settings, where)
     elif settings.beam.runner in PORTABLE_RUNNERS:
@@ -88,6 +91,22 @@ def check_settings(settings, target: str) -> list[Finding]:
         found.append(Finding("beam-direct", "warning",
             "beam.runner is DirectRunner: each component runs Beam inside its own container "
             "(fine for small data); set beam.runner: DataflowRunner to scale out"))
+    return found
+
+
+def _release_findings(settings, where: str) -> list[Finding]:
+    """What the release targets would serve: a model the serving image cannot load, a
+    manifest whose model KServe cannot download."""
+    from framework.release.kserve import storage_problem
+    from framework.release.vertex import serving_image_problem
+
+    found = []
+    problem = serving_image_problem(settings)
+    if problem:
+        found.append(Finding("serving-image-tf", "error", f"{problem} ({where})"))
+    problem = storage_problem(settings) if settings.release.target == "kserve" else None
+    if problem:
+        found.append(Finding("kserve-storage", "error", f"{problem} ({where})"))
     return found
 
 

@@ -9,9 +9,14 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from framework.discovery import list_pipelines, project_root
+    import sys
+
+    from framework.discovery import list_pipelines, project_root, shown, skipped_folders
 
     found = list_pipelines()
+    # On stderr: stdout stays the list, one pipeline a line, for scripts.
+    for folder, why in skipped_folders():
+        print(f"skipped {shown(folder)}/: {why}", file=sys.stderr)
     if not found:
         print(f"no pipelines under {project_root() / 'pipelines'}")
         return 1

@@ -11,8 +11,14 @@ from __future__ import annotations
 from framework.release.registry import ReleaseError, ReleaseState, beside_state
 from framework.storage import files
 
+# What KServe's default storage initializer downloads from (its ClusterStorageContainer's
+# URI formats), plus pvc:// (a volume claim KServe mounts) and oci:// (modelcars). A path
+# on this machine is none of them: the predictor pod runs on the cluster.
+READABLE = ("gs://", "s3://", "pvc://", "hdfs://", "webhdfs://", "https://", "http://",
+            "hf://", "oci://")
 
-def storage_uri(settings, version: str) -> str:
+
+def _filled(settings, version: str) -> str:
     template = settings.release.kserve.storage_uri
     try:
         return template.format(serving_dir=settings.pipeline.serving_dir.rstrip("/"),
@@ -20,6 +26,26 @@ def storage_uri(settings, version: str) -> str:
     except (KeyError, IndexError):
         raise ReleaseError(f"release.kserve.storage_uri '{template}': only {{serving_dir}} and "
                            "{version} can be filled in") from None
+
+
+def storage_problem(settings) -> str | None:
+    """Why KServe could not read the model at release.kserve.storage_uri, or None."""
+    try:
+        uri = _filled(settings, "{version}")
+    except ReleaseError as exc:
+        return str(exc)
+    if uri.startswith(READABLE):
+        return None
+    return (f"release.kserve.storage_uri gives {uri}, which KServe on a cluster cannot read: "
+            "set it (or pipeline.serving_dir) to a gs://, s3://, pvc://<claim>/... or https:// "
+            "location of the pushed models")
+
+
+def storage_uri(settings, version: str) -> str:
+    problem = storage_problem(settings)
+    if problem:
+        raise ReleaseError(problem)
+    return _filled(settings, version)
 
 
 def inference_service(state: ReleaseState, settings) -> dict:
@@ -76,5 +102,9 @@ def write_manifest(state: ReleaseState, settings, state_path: str) -> str:
     import yaml
 
     path = manifest_path(settings, state_path)
+    problem = storage_problem(settings)
+    if problem:  # the registry already has the change; only the manifest waits
+        raise ReleaseError(f"{problem}; the registry has the change, and once this is fixed "
+                           f"`mlops release manifest -o {path}` writes its manifest")
     files.write_text(path, yaml.safe_dump(inference_service(state, settings), sort_keys=False))
     return path

@@ -9,7 +9,51 @@ model are undeployed once they carry no traffic.
 
 from __future__ import annotations
 
+import re
+
 from framework.release.registry import ReleaseError, ReleaseState
+
+SETTING = "release.vertex_endpoint.serving_image"
+PREBUILT = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.{major}-{minor}:latest"
+# Vertex AI's prebuilt TensorFlow images name the TensorFlow they serve: tf2-cpu.2-16.
+PREBUILT_TF = re.compile(r"/vertex-ai/prediction/tf2?-[a-z]+\.(\d+)-(\d+)(?=[:@]|$)")
+
+
+def training_tensorflow() -> str:
+    """major.minor of the TensorFlow that trains the models: the one installed here, which
+    the pipeline image installs from the same constraints.txt."""
+    import importlib.metadata
+
+    try:
+        version = importlib.metadata.version("tensorflow")
+    except importlib.metadata.PackageNotFoundError:
+        raise ReleaseError(f"tensorflow is not installed here, so {SETTING} cannot follow it: "
+                           "set it to the serving image of the model's TensorFlow") from None
+    return ".".join(version.split(".")[:2])
+
+
+def serving_image(settings) -> str:
+    """The image each version's Vertex Model is uploaded with; null: the training TF's."""
+    explicit = settings.release.vertex_endpoint.serving_image
+    if explicit:
+        return explicit
+    major, minor = training_tensorflow().split(".")
+    return PREBUILT.format(major=major, minor=minor)
+
+
+def serving_image_problem(settings) -> str | None:
+    """Why the explicitly set serving image cannot serve the models, or None."""
+    image = settings.release.vertex_endpoint.serving_image
+    match = PREBUILT_TF.search(image or "")
+    if not match:  # null (follows training), or a custom image: nothing to compare
+        return None
+    serves, trained = f"{match[1]}.{match[2]}", training_tensorflow()
+    if serves == trained:
+        return None
+    fixed = image[:match.start(1)] + trained.replace(".", "-") + image[match.end(2):]
+    return (f"{SETTING} {image} serves TensorFlow {serves}, but the models are trained with "
+            f"TensorFlow {trained}: set it to {fixed}, or to null to follow the training "
+            "TensorFlow")
 
 
 class VertexEndpointTarget:
@@ -43,7 +87,7 @@ class VertexEndpointTarget:
         uri = f"{self.settings.pipeline.serving_dir.rstrip('/')}/{version}"
         return self.ai.Model.upload(
             display_name=name, artifact_uri=uri,
-            serving_container_image_uri=self.options.serving_image,
+            serving_container_image_uri=serving_image(self.settings),
             labels={"mlops-pipeline": self.settings.pipeline.name, "mlops-version": version},
             project=self.project, location=self.location,
         )

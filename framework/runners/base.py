@@ -60,9 +60,7 @@ class Runner(abc.ABC):
         from framework import speedups
         from framework.discovery import load_factory
 
-        speedups.memoise_distribution_scan()  # before the pipeline module imports tfx.v1
-        speedups.defer_tfx_cloud_extensions()
-        with speedups.collector_paused():
+        with speedups.building(self.settings):
             return load_factory(self.settings.pipeline.name)(self.settings)
 
     @abc.abstractmethod

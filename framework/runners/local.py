@@ -83,6 +83,18 @@ def _short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _log_failure(node_id: str, exc: BaseException, where: str | None) -> None:
+    """The whole traceback, into the run's log (fd 2 is the log file unless --verbose): the
+    terminal's one line cannot hold it, and TFX's launcher does not log it."""
+    import sys
+    import traceback
+
+    origin = f" in the pipeline package at {where}" if where else ""
+    print(f"{node_id} failed{origin}:", file=sys.stderr)
+    traceback.print_exception(exc, file=sys.stderr)
+    sys.stderr.flush()
+
+
 def default_log_dir(settings) -> str:
     """<pipeline_root>/logs, or a local folder when the root is remote (the log is a local
     file the run appends to; `Path("gs://...")` would be a folder named `gs:`)."""
@@ -193,9 +205,7 @@ class LocalRunner(Runner):
 
         from framework import speedups
 
-        with speedups.collector_paused():  # imports and build: no garbage worth a heap scan
-            speedups.skip_autograph_of_tf_keras()  # components run in this process
-            speedups.call_signatures_by_keyword()  # the Evaluator calls signatures (TFMA)
+        with speedups.running_here(self.settings):  # components run in this process
             ir = self._compile(run_id)
         deployment = runner_utils.extract_local_deployment_config(ir)
         conn = deployment.metadata_connection_config
@@ -204,7 +214,7 @@ class LocalRunner(Runner):
         names = [n.node_info.id for n in nodes]
         result = RunResult(self.settings.pipeline.name, run_id, self.name, succeeded=False)
         progress.pipeline_started(self.settings.pipeline.name, run_id, names,
-                                  f"local (Beam {self.settings.beam.direct_running_mode})")
+                                  f"local (Beam {_beam_label(self.settings.beam)})")
         self._record_owner(run_id)
         for index, node in enumerate(nodes, start=1):
             node_id = node.node_info.id
@@ -225,7 +235,10 @@ class LocalRunner(Runner):
                 info = node_launcher.launch()
             except Exception as exc:  # the component failed: report it, stop the run
                 seconds = time.monotonic() - t0
-                error = self._store_lost() or self._workers_lost() or _short_error(exc)
+                where = self._package_location(exc)
+                _log_failure(node_id, exc, where)
+                error = self._store_lost() or self._workers_lost() or \
+                    _short_error(exc) + (f" at {where}" if where else "")
                 progress.component_finished(index, node_id, "FAILED", seconds)
                 result.components.append(ComponentResult(node_id, "failed", seconds, error))
                 result.error = f"{node_id} failed: {error}"
@@ -276,6 +289,16 @@ class LocalRunner(Runner):
                 yield
             finally:
                 self.settings, self._services = declared, {}
+
+    def _package_location(self, exc: BaseException) -> str | None:
+        """'file:line' in the pipeline package where `exc` came from (the user's code)."""
+        from framework.discovery import find_pipeline, package_location
+        from framework.errors import UserError
+
+        try:
+            return package_location(exc, find_pipeline(self.settings.pipeline.name).folder)
+        except UserError:  # settings made up without a package (tests): no file to name
+            return None
 
     def _workers_lost(self) -> str | None:
         """What to say when a component failed because the worker pool died."""
@@ -333,3 +356,11 @@ def raise_for_result(result: RunResult) -> None:
             f"run stopped before Transform and Trainer: {failed[0].error}; nothing was pushed"
         )
     raise RunFailedError(result.error or "the run failed")
+
+
+def _beam_label(beam) -> str:
+    """How Beam runs, for the run's first line: DirectRunner's mode, or the runner's name."""
+    if beam.runner == "DirectRunner":
+        return beam.direct_running_mode
+    workers = beam.portable.sdk_worker_parallelism
+    return beam.runner + (f", {workers} SDK workers" if workers else "")

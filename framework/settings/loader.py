@@ -89,6 +89,8 @@ def _env_layer(environ: Mapping[str, str], sources: dict) -> dict:
             )
         if tp is str or typing.get_args(tp) == (str, type(None)):
             value: Any = raw
+        elif tp is bool and raw.strip() in ("0", "1"):  # the usual spelling of a switch
+            value = raw.strip() == "1"
         else:
             try:
                 value = yaml.safe_load(raw)
@@ -182,4 +184,22 @@ def load_settings(pipeline: str, env: str | None = None, *, environ: Mapping[str
         shown = info.settings_file.relative_to(project_root())
     except ValueError:
         shown = info.settings_file
-    return settings_from_dict(data, env, source=str(shown), root=project_root(), environ=environ)
+    settings = settings_from_dict(data, env, source=str(shown), root=project_root(),
+                                  environ=environ)
+    _check_name(settings, info.name, environ)
+    return settings
+
+
+def _check_name(settings: Settings, folder: str, environ: Mapping[str, str]) -> None:
+    """pipeline.name is the folder's name: every runner, compile and rehearsal loads the
+    factory by pipeline.name, so a copied package still naming its original would run the
+    original's code."""
+    name = settings.pipeline.name
+    if name == folder:
+        return
+    by_variable = " (set by MLOPS_PIPELINE__NAME)" if "MLOPS_PIPELINE__NAME" in environ else ""
+    raise SettingsError(
+        f"{settings.source}: pipeline.name is '{name}'{by_variable} but the folder is "
+        f"pipelines/{folder}/: a pipeline's name is its folder's name (set pipeline.name: "
+        f"{folder}, or rename the folder)"
+    )

@@ -104,6 +104,11 @@ class PortableSection:
     environment_config: Optional[str] = None
     # SDK worker processes per worker host; 0: not passed, so Beam's default of 1 applies.
     sdk_worker_parallelism: int = 0
+    # Seconds Beam waits on the job service (--job_server_timeout). Beam also puts this
+    # deadline on the job's state and message streams, so it bounds how long one
+    # component's Beam job may run: Beam's own default (60) fails any longer job with
+    # DEADLINE_EXCEEDED, hence a day here.
+    job_server_timeout: int = 86400
     # Start Beam's own job service and an SDK worker pool on this machine for each run, in
     # place of a cluster (environment EXTERNAL): the Job and Fn APIs that Flink's and
     # Spark's job servers serve, exercised with `sdk_worker_parallelism` workers.
@@ -341,7 +346,11 @@ class VertexEndpointSection:
     # Endpoint ID or full resource name; project and region come from the `vertex` section.
     endpoint: Optional[str] = None
     # Serving container each version's Vertex Model is uploaded with (at its first release).
-    serving_image: str = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
+    # Null: Vertex AI's prebuilt TensorFlow CPU image for the TensorFlow that trains the
+    # model, read from the installed tensorflow (the pipeline image has the same): 2.16 gives
+    # us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-16:latest. A prebuilt TensorFlow
+    # image of another minor version is a pre-flight error (rule serving-image-tf).
+    serving_image: Optional[str] = None
     # Machine type of each deployed version's replicas.
     machine_type: str = "n1-standard-2"
     # Fewest replicas of each deployed version (set when the version is deployed).
@@ -457,6 +466,13 @@ class Settings:
     # TFX caching: a component whose inputs and properties are unchanged reuses its earlier
     # outputs (`mlops run --no-cache` turns it off once; Vertex AI follows vertex.enable_caching).
     enable_cache: bool = True
+    # Work-arounds for slow spots in the pinned TensorFlow, TFX, google-api-core and CPython
+    # (framework/speedups.py, the Performance page): seconds off start-up, training and
+    # evaluation of local and container runs; none changes what a run computes. Each applies
+    # only to the exact versions it was written for and does nothing on others. False turns
+    # them all off for this environment's runs (to rule them out after an upgrade, say);
+    # MLOPS_SPEEDUPS=0 also turns off the ones every `mlops` command applies at start.
+    speedups: bool = True
     metadata: MetadataSection = field(default_factory=MetadataSection)
     beam: BeamSection = field(default_factory=BeamSection)
     dataflow: DataflowSection = field(default_factory=DataflowSection)

@@ -2,10 +2,12 @@
 
 Hyperparameters come from settings through the Trainer's custom_config (see pipeline.py),
 or from the Tuner's best hyperparameters when tuning is switched on.
+
+Trainer and Tuner load this file on its own (a module file), as a top-level module: its
+neighbours are imported by their full package name (see preprocessing.py).
 """
 
 import os
-import sys
 
 # TF 2.16 defaults to Keras 3; TF Transform's layer and TFMA need Keras 2 (tf_keras).
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -14,10 +16,7 @@ import tensorflow as tf  # noqa: E402
 import tensorflow_transform as tft  # noqa: E402
 from tfx_bsl.public import tfxio  # noqa: E402
 
-# TFX's container entrypoint (Kubeflow, Vertex) runs this file without __file__; the
-# module spec's origin is its path under every loader.
-sys.path.insert(0, os.path.dirname(os.path.abspath(__spec__.origin)))
-import features  # noqa: E402  (a sibling module; Trainer loads this file on its own)
+from pipelines.taxi import features  # noqa: E402
 
 try:  # on every runner the Trainer runs on, Keras 2 tracing ~8x faster (framework/speedups.py)
     from framework.speedups import skip_autograph_of_tf_keras

@@ -1,18 +1,14 @@
 """preprocessing_fn for TFX Transform: scaling, vocabularies and buckets for the taxi data.
 
-Loaded by Transform as a module file, so it imports its neighbours by file, not by package.
+Transform loads this file on its own (a module file), as a top-level module: its neighbours
+are imported by their full package name, which works there and keeps them apart from another
+pipeline's modules of the same name (a relative import would have no package there).
 """
-
-import os
-import sys
 
 import tensorflow as tf
 import tensorflow_transform as tft
 
-# TFX's container entrypoint (Kubeflow, Vertex) runs this file without __file__; the
-# module spec's origin is its path under every loader.
-sys.path.insert(0, os.path.dirname(os.path.abspath(__spec__.origin)))
-import features  # noqa: E402  (a sibling module; Transform loads this file on its own)
+from pipelines.taxi import features
 
 
 def _dense(value, default):

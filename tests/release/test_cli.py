@@ -23,7 +23,9 @@ from tests.release.test_serving import INSTANCE, pushed_model
 def env(tmp_path):
     for version in ("100", "200"):
         fake_push(tmp_path / "serving", version)
-    return workspace_env(tmp_path, MLOPS_RELEASE__TARGET="kserve")
+    # A storage URI a cluster can read: the local serving folder is refused for KServe.
+    return workspace_env(tmp_path, MLOPS_RELEASE__TARGET="kserve",
+                         MLOPS_RELEASE__KSERVE__STORAGE_URI="gs://bucket/taxi/{version}")
 
 
 def test_release_commands_drive_the_registry_and_write_the_kserve_manifest(env, tmp_path):

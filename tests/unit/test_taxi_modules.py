@@ -3,7 +3,6 @@ Keras model building and training a step."""
 
 import csv
 import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -13,7 +12,6 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 ROOT = Path(__file__).resolve().parents[2]
 TAXI = ROOT / "pipelines" / "taxi"
-sys.path.insert(0, str(TAXI))
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +41,10 @@ def raw_batch():
 
 def test_preprocessing_fn_scales_buckets_and_builds_vocabularies(raw_batch):
     import numpy as np
-    import preprocessing
     import tensorflow_transform.beam as tft_beam
     from tensorflow_transform.tf_metadata import dataset_metadata
+
+    from pipelines.taxi import preprocessing
 
     schema, spec, rows = raw_batch
     with tft_beam.Context(temp_dir=tempfile.mkdtemp()):
@@ -66,10 +65,10 @@ def test_preprocessing_fn_scales_buckets_and_builds_vocabularies(raw_batch):
 
 
 def test_model_builds_and_trains_a_step():
-    import features
-    import model
     import numpy as np
     import tensorflow as tf
+
+    from pipelines.taxi import features, model
 
     keras_model = model.build_keras_model([8, 4], 0.01)
     batch = 16
