@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import mlops
+from tests.conftest import mlops, taxi_csv
 from tests.container.conftest import container_env
 
 pytestmark = pytest.mark.container
@@ -77,15 +77,18 @@ def test_component_failure_in_container_names_the_component_and_message(
         pipeline_image, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    # Readable CSV, wrong columns: ExampleValidator finds anomalies, ValidationGate fails.
-    (data / "data.csv").write_text("a,b\n1,x\n2,y\n3,z\n")
+    # The taxi sample with a column the schema lacks: readable, so the pre-run check lets it
+    # through, ExampleValidator finds the anomaly, and the ValidationGate fails the run.
+    rows = taxi_csv().read_text().splitlines()[:200]
+    (data / "data.csv").write_text("\n".join([rows[0] + ",driver_rating"]
+                                             + [r + ",5" for r in rows[1:]]) + "\n")
     env = container_env(tmp_path / "ws", MLOPS_PIPELINE__DATA_ROOT=str(data))
     run = mlops("run", "--pipeline", "taxi", "--runner", "container", "--image",
                 pipeline_image.ref, env=env, json_out=tmp_path / "result.json", timeout=900)
     assert run.returncode == 3, run.output[-3000:]
     error_lines = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
     assert len(error_lines) == 1, run.stderr[-2000:]
-    assert "data validation failed: column 'a': New column" in error_lines[0]
+    assert "data validation failed: column 'driver_rating': New column" in error_lines[0]
     assert "Traceback" not in run.output
     failed = [c for c in run.result["components"] if c["state"] == "failed"]
     assert [c["name"] for c in failed] == ["ValidationGate"]

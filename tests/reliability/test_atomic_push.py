@@ -4,6 +4,8 @@ import os
 
 import pytest
 
+from tests.doubles import signature_of
+
 
 @pytest.fixture
 def model_dir(tmp_path):
@@ -40,10 +42,12 @@ def test_failed_push_leaves_serving_folder_as_it_was(model_dir, tmp_path, monkey
     (serving / "1000" / "saved_model.pb").write_bytes(b"served")
     before = _snapshot(serving)
 
+    target = atomic_pusher.io_utils if failing == "copy_file" else atomic_pusher.fileio
+
+    @signature_of(getattr(target, failing))  # called as the pusher calls the real one
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    target = atomic_pusher.io_utils if failing == "copy_file" else atomic_pusher.fileio
     monkeypatch.setattr(target, failing, broken)
     with pytest.raises(OSError, match="disk full"):
         atomic_pusher.push_into(str(model_dir), str(serving), "2000")

@@ -50,8 +50,10 @@ def _kill_when_started(env, component, timeout=600):
 
 
 def _serving_entries(workdir):
+    """Versions and leftovers (.tmp-*), not the pusher's record of digests."""
     serving = workdir / "serving"
-    return sorted(p.name for p in serving.iterdir()) if serving.exists() else []
+    return sorted(p.name for p in serving.iterdir()
+                  if p.name != ".model-digests") if serving.exists() else []
 
 
 def _running_executions(env):
