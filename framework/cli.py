@@ -54,6 +54,59 @@ def _verbose(args) -> bool:
     return bool(getattr(args, "verbose", False)) or flag not in ("", "0", "false", "no", "off")
 
 
+def _stderr_identity():
+    """Which file fd 2 is now (a run may point it at its log file for a while)."""
+    import os
+
+    try:
+        status = os.fstat(2)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+class _OffTheTerminal:
+    """A logging filter: library records below ERROR are dropped while fd 2 is still the
+    stderr the command started with. Pointed at a run's log file, fd 2 gets them all."""
+
+    terminal = None
+
+    def filter(self, record) -> bool:
+        import logging
+
+        return record.levelno >= logging.ERROR or _stderr_identity() != self.terminal
+
+
+_OFF_THE_TERMINAL = _OffTheTerminal()
+
+
+def _library_output(verbose: bool) -> None:
+    """Python warnings (FutureWarning, DeprecationWarning, UserWarning from TF, TFX, Beam,
+    kfp) and absl/TensorFlow log lines stay off the terminal unless --verbose.
+
+    Set before the command imports anything heavy. Filters on the loggers rather than
+    levels: a level would also keep these lines out of the local runner's log file.
+    """
+    import logging
+
+    # Exact loggers (a filter does not apply to child loggers): where the lines come from.
+    loggers = [logging.getLogger(name) for name in (
+        "py.warnings", "tensorflow", "urllib3.connectionpool")]  # last: kfp's HTTP retries
+    try:
+        from absl import logging as absl_logging  # absl must create its logger itself
+
+        loggers.append(absl_logging.get_absl_logger())
+    except ImportError:  # an installation without TensorFlow: no absl lines to keep off
+        pass
+    _OFF_THE_TERMINAL.terminal = _stderr_identity()
+    logging.captureWarnings(not verbose)  # warnings become "py.warnings" records
+    for logger in loggers:
+        if verbose:
+            logger.removeFilter(_OFF_THE_TERMINAL)
+        else:
+            logger.addFilter(_OFF_THE_TERMINAL)
+
+
 def main(argv: list[str] | None = None) -> int:
     import os
 
@@ -72,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     speedups.at_cli_start()  # before any settings are read: only MLOPS_SPEEDUPS=0 stops it
     parser = build_parser()
     args = parser.parse_args(argv)
+    _library_output(_verbose(args))
     try:
         return int(args._run(args) or 0)
     except UserError as exc:

@@ -23,7 +23,7 @@ def run(args) -> int:
 
     from framework.commands.check import target_runner
     from framework.preflight import parse_ignore
-    from framework.runners.kubeflow import default_out_dir
+    from framework.production.compile import default_out_dir
 
     runner = target_runner(args, ignore=parse_ignore(args.ignore))
     started = time.monotonic()

@@ -1,9 +1,11 @@
-"""`mlops schema`: bootstrap or refresh a pipeline's curated schema from its latest statistics."""
+"""`mlops schema`: bootstrap or refresh a pipeline's curated schema from its latest statistics
+(the newest StatisticsGen output of that pipeline's runs in ML-Metadata)."""
 
 from framework.commands._common import add_pipeline_env
 
 NAME = "schema"
-HELP = "refresh pipelines/<name>/schema/schema.pbtxt from the latest statistics, keeping curation"
+HELP = ("refresh pipelines/<name>/schema/schema.pbtxt from the pipeline's latest statistics, "
+        "keeping curation")
 
 
 def add_arguments(parser) -> None:
@@ -14,12 +16,14 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from framework.discovery import find_pipeline
-    from framework.schema_tools import refresh_schema
+    from framework.schema_tools import latest_statistics_uri, refresh_schema
     from framework.settings import load_settings
 
     settings = load_settings(args.pipeline, args.env)
     schema_file = find_pipeline(args.pipeline).folder / "schema" / "schema.pbtxt"
-    changes = refresh_schema(settings, schema_file, write=not args.check)
+    statistics = latest_statistics_uri(settings)
+    print(f"statistics: {statistics}")
+    changes = refresh_schema(statistics, schema_file, write=not args.check)
     if not changes:
         print(f"{schema_file}: up to date with the latest statistics")
         return 0

@@ -6,6 +6,11 @@ partial model that a model server polling the folder may load. Here the copy goe
 serving folder holds whole models or nothing new. A failed push removes its temporary folder
 and leaves the serving folder exactly as it was. (On gs:// a rename is a copy and delete,
 which is not atomic; model servers there should watch for saved_model.pb, written last.)
+
+A model blessed again (the same files) reuses its version. Each push records the model's
+digest as `<serving_dir>/.model-digests/<sha256>` (holding the version), so recognising
+one costs a lookup (and at most one hash of the newest version), however many versions
+the folder holds.
 Imports TFX at module level: only imported when a pipeline is built.
 """
 
@@ -38,18 +43,25 @@ class AtomicPusherExecutor(pusher_executor.Executor):
         proto_utils.json_to_proto(
             exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination
         )
-        base = destination.filesystem.base_directory
-        fileio.makedirs(base)
-        serving_path = already_pushed(model_path, base)
-        if serving_path is None:
-            # An unchanged re-run re-blesses the same model: keep one version of it.
-            version = int(time.time())
-            while fileio.exists(os.path.join(base, str(version))):
-                version += 1
-            serving_path = push_into(model_path, base, str(version))
+        serving_path = push_model(model_path, destination.filesystem.base_directory)
         io_utils.copy_dir(model_path, model_push.uri)
         self._MarkPushed(model_push, pushed_destination=serving_path,
                          pushed_version=os.path.basename(serving_path))
+
+
+def push_model(model_path: str, base: str) -> str:
+    """The version folder under base that holds this model: where it was pushed before
+    (an unchanged re-run re-blesses the same model: keep one version of it), else new."""
+    fileio.makedirs(base)
+    digest = model_digest(model_path)
+    serving_path = already_pushed(model_path, base, digest)
+    if serving_path is None:
+        version = int(time.time())
+        while fileio.exists(os.path.join(base, str(version))):
+            version += 1
+        serving_path = push_into(model_path, base, str(version))
+    record_digest(base, digest, os.path.basename(serving_path))
+    return serving_path
 
 
 def model_digest(path: str) -> str:
@@ -66,17 +78,42 @@ def model_digest(path: str) -> str:
     return digest.hexdigest()
 
 
-def already_pushed(model_path: str, base: str) -> str | None:
-    """The version folder under base holding exactly this model, if any."""
-    versions = [v for v in fileio.listdir(base) if v.rstrip("/").isdigit()]
+DIGESTS = ".model-digests"  # hidden: model servers and the registry skip non-numeric names
+
+
+def _versions(base: str) -> list[str]:
+    return [v.rstrip("/") for v in fileio.listdir(base) if v.rstrip("/").isdigit()]
+
+
+def already_pushed(model_path: str, base: str, digest: str | None = None) -> str | None:
+    """The version folder under base holding exactly this model, if any.
+
+    Looked up by the digest recorded when a version was pushed; failing that, only the
+    newest version is hashed (it may predate the records, or a crash may have come between
+    its rename and its record). Never every version: the cost stays one lookup and at most
+    one earlier model read, however many versions the folder holds.
+    """
+    wanted = digest or model_digest(model_path)
+    recorded = os.path.join(base, DIGESTS, wanted)
+    if fileio.exists(recorded):
+        with fileio.open(recorded, "r") as handle:
+            candidate = os.path.join(base, handle.read().strip())
+        # A version deleted since (by hand, or a clean-up) leaves a stale record.
+        if fileio.exists(os.path.join(candidate, "saved_model.pb")):
+            return candidate
+    versions = _versions(base)
     if not versions:
         return None
-    wanted = model_digest(model_path)
-    for version in sorted(versions, key=lambda v: int(v.rstrip("/")), reverse=True):
-        candidate = os.path.join(base, version.rstrip("/"))
-        if model_digest(candidate) == wanted:
-            return candidate
-    return None
+    newest = os.path.join(base, max(versions, key=int))
+    return newest if model_digest(newest) == wanted else None
+
+
+def record_digest(base: str, digest: str, version: str) -> None:
+    """Remember which version holds the model with this digest (see already_pushed)."""
+    folder = os.path.join(base, DIGESTS)
+    fileio.makedirs(folder)
+    with fileio.open(os.path.join(folder, digest), "w") as handle:
+        handle.write(version)
 
 
 def push_into(model_path: str, base: str, version: str) -> str:

@@ -21,7 +21,7 @@ def labelled_files(spec: str) -> list[str]:
     """A CSV file, a folder (CSVs at any depth), a glob, or a pattern with {SPAN}
     (the newest span wins)."""
     if "{SPAN}" in spec:
-        from framework.ct.events import input_regex
+        from framework.ct.input_pattern import input_regex
 
         regex = input_regex(spec)
         best: dict[int, list[str]] = {}

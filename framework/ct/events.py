@@ -11,9 +11,9 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 from typing import Optional
 
+from framework.ct.input_pattern import match_input
 from framework.ct.triggers import TriggerResult
 
 
@@ -43,26 +43,6 @@ def parse_message(event: dict) -> dict:
                         "attributes bucketId/objectId or JSON data with bucket/name)")
     return {"bucket": bucket, "name": name,
             "event_type": attributes.get("eventType", "OBJECT_FINALIZE")}
-
-
-def input_regex(pattern: str) -> re.Pattern:
-    """The input pattern as a regex with glob semantics ('*' stays within one folder);
-    group 1 is the span."""
-    parts = []
-    for piece in re.split(r"(\{SPAN\}|\*|\?)", pattern):
-        parts.append({"{SPAN}": r"(\d+)", "*": r"[^/]*", "?": r"[^/]"}.get(piece, re.escape(piece)))
-    return re.compile("".join(parts))
-
-
-def match_input(settings, uri: str) -> Optional[int]:
-    """The span number (0 without {SPAN}) when `uri` is pipeline input, else None."""
-    root = settings.pipeline.data_root.rstrip("/") + "/"
-    if not uri.startswith(root):
-        return None
-    match = input_regex(settings.pipeline.input_pattern).fullmatch(uri[len(root):])
-    if match is None:
-        return None
-    return int(match.group(1)) if match.groups() else 0
 
 
 def on_new_files(event, context=None, *, pipeline: Optional[str] = None,

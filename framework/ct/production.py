@@ -92,8 +92,8 @@ def schedule(settings, *, target: Optional[str] = None, package_path=None,
                         "(use --target, or `mlops ct watch` for a local loop)")
     _cron(settings)  # fail before compiling
     if package_path is None:
+        from framework.production.compile import default_out_dir
         from framework.runners import get_runner
-        from framework.runners.kubeflow import default_out_dir
 
         package_path = get_runner(target, settings).compile(default_out_dir(settings))
     if target == "kubeflow":

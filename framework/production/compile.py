@@ -38,6 +38,13 @@ class Compiled:
         return dict(self.job.get("runtimeConfig", {}).get("parameterValues", {}))
 
 
+def default_out_dir(settings) -> str:
+    """Where `mlops compile` writes when no --out is given: .mlops/compiled/<env>."""
+    from framework.discovery import project_root
+
+    return str(project_root() / ".mlops" / "compiled" / settings.env)
+
+
 def target_settings(settings, target: str, release):
     """Settings as the target sees them: its runner, and the release's image."""
     if target not in TARGETS:

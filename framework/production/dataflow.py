@@ -57,9 +57,10 @@ def check_beam_args(args: list[str]) -> list[str]:
             if not (worker.sdk_container_image or setup.setup_file or setup.requirements_file
                     or setup.extra_packages):
                 problems.append(
-                    "Dataflow: no way for the user code to reach the workers: set "
-                    "dataflow.sdk_container_image (default: the pipeline image) or "
-                    "dataflow.setup_file")
+                    "Dataflow: no way for the user code to reach the workers: "
+                    "dataflow.sdk_container_image defaults to the pipeline image, which needs "
+                    "image.repository and a tag (--tag, --manifest or image.tag); or set "
+                    "dataflow.sdk_container_image or dataflow.setup_file")
     finally:
         beam_logger.setLevel(previous)
     return problems

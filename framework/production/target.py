@@ -52,10 +52,10 @@ class ProductionRunner(Runner):
 
     def package_or_compile(self, package, out_dir):
         """A compiled file: the one given (settings re-checked), or compiled now."""
-        from framework.production.compile import load_compiled
-        from framework.runners.kubeflow import default_out_dir
+        from framework.production.compile import default_out_dir, load_compiled
 
         if package:
+            self.require_tag()
             self.check_settings()
             return load_compiled(self.name, package)
         return self.compile_checked(out_dir or default_out_dir(self.settings))
@@ -64,10 +64,28 @@ class ProductionRunner(Runner):
         """Pre-flight check (stops on errors not ignored), then write the target's file."""
         return str(self.compile_checked(out_dir).path)
 
+    def require_tag(self):
+        """Stop before anything is built when there is no image tag, saying how to give one.
+
+        Without it the pre-flight check would also report what follows from it (Dataflow's
+        default worker image is the tagged pipeline image), which reads as a second problem.
+        """
+        from framework.errors import UserError
+
+        if self.release.tag or "image-tag" in self.ignore or "@" in (self.release.image or ""):
+            return  # tagged, told to go ahead (`--ignore image-tag`), or pinned by digest
+        settings = self.settings
+        raise UserError(
+            f"{settings.pipeline.name} on {self.name} ('{settings.env}') needs an image tag, "
+            "the version of the image every step runs: pass --tag TAG (a commit SHA or "
+            "release tag) or --manifest FILE (from `mlops ci build`), or set image.tag in the "
+            f"'{settings.env}' block of {settings.source or 'settings.yaml'}")
+
     def compile_checked(self, out_dir):
         from framework.preflight import raise_on_errors
         from framework.production.compile import compile_pipeline
 
+        self.require_tag()
         raise_on_errors(self.check(), self.ignore, printer=self.printer)
         return compile_pipeline(self.target_settings, self.name, Path(out_dir),
                                 self.build_pipeline())

@@ -17,8 +17,3 @@ class KubeflowRunner(ProductionRunner):
                              wait=wait, timeout=timeout, printer=self.printer,
                              poll_seconds=self.options.get("poll_seconds", 10.0))
 
-
-def default_out_dir(settings) -> str:
-    from framework.discovery import project_root
-
-    return str(project_root() / ".mlops" / "compiled" / settings.env)

@@ -112,3 +112,18 @@ def test_print_config_shows_a_pipeline_job_with_the_ci_parameters():
     assert [d.findtext("name") for d in config.find(".//parameterDefinitions")] == [
         "PIPELINE", "TARGET_ENV"]
     assert config.findtext(".//branches/hudson.plugins.git.BranchSpec/name") == "*/develop"
+
+
+def test_the_double_is_a_server_behind_the_real_python_jenkins(jenkins, monkeypatch):
+    """The double fakes Jenkins, not the client: the framework's client is python-jenkins'
+    own, so a misspelt argument fails in jenkins.Jenkins before any request is sent."""
+    import jenkins as python_jenkins
+
+    from framework.ci.jenkins_job import connect
+
+    monkeypatch.setenv("DOUBLE_TOKEN", jenkins.state.token)
+    server = connect(jenkins.url, jenkins.state.user, "DOUBLE_TOKEN")
+    assert type(server) is python_jenkins.Jenkins
+    with pytest.raises(TypeError, match="unexpected keyword argument 'params'"):
+        server.build_job("portable-mlops", params={"TARGET_ENV": "dev"})
+    assert jenkins.state.requests == []

@@ -1,14 +1,16 @@
 """The schedule on KFP and Vertex AI, and the Pub/Sub entry point, at the client boundary.
 
-The fakes accept only what the real client methods accept (arguments are bound against the
-real signatures) and answer with the real kfp-server-api models.
+The fakes accept only what the real client methods accept (tests/doubles.py binds every call
+against the real signatures) and answer with the real kfp-server-api models.
 """
 
 import base64
-import inspect
 import json
+from unittest import mock
 
+import kfp
 import pytest
+from google.cloud import aiplatform
 
 from framework.ct import history
 from framework.ct.events import match_input, on_new_files, parse_message
@@ -16,29 +18,25 @@ from framework.ct.production import kfp_recurring_run, schedule, vertex_schedule
 from framework.errors import UserError
 from framework.runners.base import RunResult
 from tests.ct.helpers import settings_for
+from tests.doubles import shaped_like, signature_of
 
 
+@shaped_like(kfp.Client)
 class FakeKfpClient:
     def __init__(self):
         self.calls = []
 
-    def _bind(self, name, kwargs):
-        import kfp
-
-        inspect.signature(getattr(kfp.Client, name)).bind(self, **kwargs)
-        self.calls.append((name, kwargs))
-
     def create_experiment(self, **kwargs):
         import kfp_server_api
 
-        self._bind("create_experiment", kwargs)
+        self.calls.append(("create_experiment", kwargs))
         return kfp_server_api.V2beta1Experiment(experiment_id="exp-1",
                                                 display_name=kwargs["name"])
 
     def create_recurring_run(self, **kwargs):
         import kfp_server_api
 
-        self._bind("create_recurring_run", kwargs)
+        self.calls.append(("create_recurring_run", kwargs))
         return kfp_server_api.V2beta1RecurringRun(
             recurring_run_id="rr-1", display_name=kwargs["job_name"],
             trigger=kfp_server_api.V2beta1Trigger(
@@ -52,24 +50,20 @@ class FakeAiplatform:
         self.calls = []
         fake = self
 
+        @shaped_like(aiplatform.PipelineJob)
         class PipelineJob:
             def __init__(self, **kwargs):
-                from google.cloud import aiplatform
-
-                inspect.signature(aiplatform.PipelineJob.__init__).bind(self, **kwargs)
                 fake.calls.append(("PipelineJob", kwargs))
 
             def create_schedule(self, **kwargs):
-                from google.cloud import aiplatform
-
-                inspect.signature(aiplatform.PipelineJob.create_schedule).bind(self, **kwargs)
                 fake.calls.append(("create_schedule", kwargs))
-                return type("Schedule", (), {"resource_name": "projects/p/schedules/42"})()
+                created = mock.create_autospec(aiplatform.PipelineJobSchedule, instance=True)
+                created.resource_name = "projects/p/schedules/42"
+                return created
 
         self.PipelineJob = PipelineJob
-
-    def init(self, **kwargs):
-        self.calls.append(("init", kwargs))
+        self.init = signature_of(aiplatform.init)(
+            lambda **kwargs: self.calls.append(("init", kwargs)))
 
 
 def test_kfp_recurring_run_gets_six_field_cron_and_the_package(tmp_path):
@@ -106,6 +100,24 @@ def test_schedule_without_a_cron_or_on_the_local_runner_is_a_user_error(tmp_path
                  client=FakeKfpClient())
     with pytest.raises(UserError, match="kubeflow or vertex"):
         schedule(settings_for(tmp_path, MLOPS_CT__SCHEDULE="@daily"), target="local")
+
+
+def test_the_fakes_refuse_what_the_real_clients_refuse():
+    """A misspelt argument fails in the doubles as it would against kfp and aiplatform."""
+    client = FakeKfpClient()
+    with pytest.raises(TypeError, match="unexpected keyword argument 'cron'"):
+        client.create_recurring_run(experiment_id="exp-1", job_name="taxi-ct", cron="0 3 * * *")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'namespce'"):
+        client.create_experiment(name="taxi-ct", namespce="kubeflow")
+    fake = FakeAiplatform()
+    with pytest.raises(TypeError, match="unexpected keyword argument 'region'"):
+        fake.init(project="p", region="europe-west4")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'pipeline_roots'"):
+        fake.PipelineJob(display_name="taxi-ct", template_path="taxi.json", pipeline_roots="gs://b")
+    job = fake.PipelineJob(display_name="taxi-ct", template_path="taxi.json")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'max_concurrency'"):
+        job.create_schedule(cron="0 3 * * *", display_name="taxi-ct", max_concurrency=1)
+    assert client.calls == [] and [name for name, _ in fake.calls] == ["PipelineJob"]
 
 
 def _message(bucket, name, **attributes):

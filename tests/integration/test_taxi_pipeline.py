@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import mlops, taxi_csv
+from tests.conftest import ROOT, mlops, taxi_csv
 
 pytestmark = pytest.mark.integration
 
@@ -86,20 +86,25 @@ def test_unchanged_rerun_is_served_from_cache_and_pushes_nothing_new(taxi_run):
     # so the Evaluator does not re-judge the model it just blessed (baseline_strategy.py).
     for name in COMPONENTS - {"latest_blessed_model_resolver"}:
         assert states[name] == "cached", (name, states)
-    versions = [p.name for p in (taxi_run.workdir / "serving").iterdir()]
+    # .model-digests beside the versions: the pusher's record of what each one holds
+    versions = [p.name for p in (taxi_run.workdir / "serving").iterdir()
+                if p.name != ".model-digests"]
     assert len(versions) == 1, versions
     assert second.result["pushed_model"] == taxi_run.first.result["pushed_model"]
 
 
-def test_no_cache_runs_every_component_again(taxi_run):
-    # Only checks the wiring of --no-cache into settings; a full rerun is too slow to repeat.
-    from framework.settings import load_settings
+def test_schema_check_reads_the_statistics_of_this_run(taxi_run):
+    """`mlops schema` finds StatisticsGen's output in the records a real run wrote."""
+    schema_file = ROOT / "pipelines" / "taxi" / "schema" / "schema.pbtxt"
+    before = schema_file.read_bytes()
+    check = mlops("schema", "--pipeline", "taxi", "--check", env=taxi_run.env)
+    assert check.returncode in (0, 1), check.output[-2000:]  # 1: something would change
+    statistics = Path(check.stdout.splitlines()[0].removeprefix("statistics: "))
+    assert statistics.parent == taxi_run.workdir / "pipeline_root" / "StatisticsGen" / "statistics"
+    assert (statistics / "Split-train" / "FeatureStats.pb").is_file()
+    assert schema_file.read_bytes() == before  # --check writes nothing
 
-    settings = load_settings("taxi", "test", environ={**taxi_run.env, "MLOPS_ENABLE_CACHE": "false"})
-    from framework.discovery import load_factory
 
-    pipeline = load_factory("taxi")(settings)
-    assert pipeline.enable_cache is False
-
-
+# `--no-cache`: tests/unit/test_run_command.py checks the flag turns caching off;
+# tests/integration/test_speedups_same_output.py checks such a run caches nothing.
 # Bad data (wrong type, missing column and the rest) is covered in tests/reliability/.

@@ -24,7 +24,7 @@ def deploy(kfp_server, compiled_kubeflow, monkeypatch, capsys):
         capsys.readouterr()
         code = main(["deploy", "--target", "kubeflow", "--env", "dev", "--tag", tag,
                      "--package", str(compiled_kubeflow.compiled.path),
-                     "--ignore", "resolver,importer-path", "--poll", "0.02", *extra])
+                     "--poll", "0.02", *extra])
         out = capsys.readouterr()
         return code, out.out + out.err
 
@@ -148,7 +148,7 @@ def test_runner_run_deploys_runs_and_reports(kfp_server, compiled_kubeflow, stat
     settings = load_settings("taxi", "dev", environ=clean_environ(
         MLOPS_KUBEFLOW__HOST=kfp_server.url))
     runner = get_runner("kubeflow", settings, release=resolve_release(settings, tag=TAG),
-                        ignore=("resolver", "importer-path"), printer=lambda *_: None,
+                        printer=lambda *_: None,
                         package=str(compiled_kubeflow.compiled.path), poll_seconds=0.01)
     result = runner.run()
     assert result.runner == "kubeflow" and result.succeeded is succeeded
@@ -200,3 +200,21 @@ def test_run_states_of_the_double_are_members_of_the_v2beta1_enum(kfp_server):
     assert set(kfp_server.state.run_states) <= set(allowed)
     with pytest.raises(ValueError, match="not a v2beta1 RuntimeState"):
         kfp_server.state.run_states = ["RUNNING", "DONE"]
+
+
+def test_the_double_is_a_server_behind_the_real_kfp_client(kfp_server):
+    """The double fakes the API server, not the client: the framework's client is kfp's own,
+    so a misspelt argument fails in kfp.Client before any request is sent."""
+    import kfp
+
+    from framework.production.kfp_deploy import kfp_client
+    from framework.settings import load_settings
+    from tests.production.conftest import clean_environ
+
+    settings = load_settings("taxi", "dev", environ=clean_environ(
+        MLOPS_KUBEFLOW__HOST=kfp_server.url))
+    client = kfp_client(settings, environ={})
+    assert type(client) is kfp.Client
+    with pytest.raises(TypeError, match="unexpected keyword argument 'pipeline_fil'"):
+        client.create_run_from_pipeline_package(pipeline_fil="taxi.yaml")
+    assert [m for m, _path in kfp_server.state.requests if m == "POST"] == []

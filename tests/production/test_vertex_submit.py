@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import types
 
 import pytest
+from google.cloud import aiplatform
 
+from tests.doubles import shaped_like, signature_of
 from tests.production.conftest import ROOT, TAG
 
 STAGING_ROOT = "gs://portable-mlops-staging/pipelines/taxi"
 SERVICE_ACCOUNT = "pipelines@portable-mlops-staging.iam.gserviceaccount.com"
 
 
+@shaped_like(aiplatform.PipelineJob)
 class FakePipelineJob:
-    """Stands in for aiplatform.PipelineJob: records what it was built and submitted with."""
+    """Stands in for aiplatform.PipelineJob: records what it was built and submitted with.
+    Its methods accept only what the real PipelineJob's accept (tests/doubles.py)."""
 
     instances: list = []
     states: list = ["PIPELINE_STATE_RUNNING", "PIPELINE_STATE_SUCCEEDED"]
@@ -30,8 +35,6 @@ class FakePipelineJob:
 
     @property
     def state(self):
-        import types
-
         name = self.states[min(self._polls, len(self.states) - 1)]
         self._polls += 1
         self._gca_resource = types.SimpleNamespace(
@@ -39,11 +42,14 @@ class FakePipelineJob:
         return types.SimpleNamespace(name=name)
 
 
+def fake_init(calls: list):
+    """aiplatform.init that records its arguments; it accepts only what the real one does."""
+    return signature_of(aiplatform.init)(lambda **kw: calls.append(kw))
+
+
 @pytest.fixture
 def vertex(compiled_vertex, monkeypatch, capsys):
     """`mlops deploy --target vertex --env staging --package <compiled>`, aiplatform faked."""
-    from google.cloud import aiplatform
-
     from framework.cli import main
 
     inits = []
@@ -51,7 +57,7 @@ def vertex(compiled_vertex, monkeypatch, capsys):
     FakePipelineJob.states = ["PIPELINE_STATE_RUNNING", "PIPELINE_STATE_SUCCEEDED"]
     FakePipelineJob.error = None
     monkeypatch.setattr(aiplatform, "PipelineJob", FakePipelineJob)
-    monkeypatch.setattr(aiplatform, "init", lambda **kw: inits.append(kw))
+    monkeypatch.setattr(aiplatform, "init", fake_init(inits))
     for name in [n for n in __import__("os").environ if n.startswith("MLOPS_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("MLOPS_PROJECT_ROOT", str(ROOT))
@@ -127,7 +133,6 @@ def test_wait_that_times_out_exits_non_zero(vertex):
 def test_the_real_pipelinejob_class_accepts_the_compiled_json(compiled_vertex):
     """The real aiplatform.PipelineJob parses our JSON (no call is made: anonymous creds)."""
     from google.auth.credentials import AnonymousCredentials
-    from google.cloud import aiplatform
 
     from framework.production.vertex_submit import job_fields
 
@@ -147,8 +152,8 @@ def test_the_real_pipelinejob_class_accepts_the_compiled_json(compiled_vertex):
 
 def test_missing_google_credentials_is_one_line(vertex, monkeypatch):
     from google.auth.exceptions import DefaultCredentialsError
-    from google.cloud import aiplatform
 
+    @signature_of(aiplatform.PipelineJob)
     def no_credentials(**kwargs):
         raise DefaultCredentialsError("Your default credentials were not found.")
 
@@ -157,3 +162,14 @@ def test_missing_google_credentials_is_one_line(vertex, monkeypatch):
     assert code == 2
     assert output.strip().startswith("error: no Google Cloud credentials: run `gcloud auth")
     assert "Traceback" not in output
+
+
+def test_the_fakes_refuse_what_the_real_pipelinejob_and_init_refuse():
+    """A misspelt argument fails in the doubles as it would against google-cloud-aiplatform."""
+    with pytest.raises(TypeError, match="unexpected keyword argument 'enable_cache'"):
+        FakePipelineJob(display_name="taxi", template_path="taxi.json", enable_cache=False)
+    job = FakePipelineJob(display_name="taxi", template_path="taxi.json")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'service_acount'"):
+        job.submit(service_acount="sa@p.iam.gserviceaccount.com")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'region'"):
+        fake_init([])(project="p", region="europe-west4")

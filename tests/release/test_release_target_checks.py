@@ -6,22 +6,26 @@ from __future__ import annotations
 import importlib.metadata
 
 import pytest
+from google.cloud import aiplatform
 
 from framework.release.vertex import serving_image
 from framework.settings import load_settings
 from tests.conftest import mlops, workspace_env
+from tests.doubles import shaped_like
 from tests.release.test_registry import fake_push
 
 TF = ".".join(importlib.metadata.version("tensorflow").split(".")[:2])
 
 
+@shaped_like(aiplatform.Model)
 class _Models:
-    """google.cloud.aiplatform.Model at the boundary the Vertex target uses to upload."""
+    """google.cloud.aiplatform.Model at the boundary the Vertex target uses to upload; its
+    methods accept only what the real Model's accept (tests/doubles.py)."""
 
     uploads: list = []
 
-    @staticmethod
-    def list(**_):
+    @classmethod
+    def list(cls, **_):
         return []
 
     @classmethod
@@ -41,6 +45,9 @@ def test_the_default_vertex_serving_image_is_the_training_tensorflows(tmp_path):
     VertexEndpointTarget(settings, aiplatform=SimpleNamespace(Model=_Models))._model("100")
     expected = f"us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.{TF.replace('.', '-')}:latest"
     assert _Models.uploads[-1]["serving_container_image_uri"] == expected
+    # A misspelt upload argument fails in the double as it would in aiplatform.Model.upload.
+    with pytest.raises(TypeError, match="unexpected keyword argument 'serving_image_uri'"):
+        _Models.upload(display_name="taxi-100", serving_image_uri=expected)
 
 
 def test_the_default_follows_a_tensorflow_upgrade_and_an_explicit_image_is_kept(monkeypatch):

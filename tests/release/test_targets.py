@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import types
 from pathlib import Path
 
 import pytest
 import yaml
+from google.cloud import aiplatform
 
 from framework.release.kserve import inference_service, write_manifest
 from framework.release.registry import Registry
 from framework.release.vertex import VertexEndpointTarget
 from framework.settings import load_settings
+from tests.doubles import shaped_like
 from tests.release.test_registry import fake_push
 
 
@@ -93,30 +96,32 @@ def test_rollback_of_a_promoted_version_is_also_percent_zero(registry, settings)
 
 
 # -- Vertex AI, faked at google.cloud.aiplatform's Endpoint and Model classes --------------
+# The fakes accept only what the real classes' methods accept (tests/doubles.py).
 
 class FakeDeployedModel:
+    """The DeployedModel record Endpoint.list_models returns: data, no methods."""
+
     def __init__(self, id, display_name, model):
         self.id, self.display_name, self.model = id, display_name, model
 
 
+@shaped_like(aiplatform.Model)
 class FakeModel:
     uploads: list = []
 
-    def __init__(self, **kwargs):
-        self.__dict__.update(kwargs)
-
     @classmethod
-    def list(cls, filter, project, location):
+    def list(cls, filter=None, order_by=None, project=None, location=None, credentials=None):
         name = filter.split('"')[1]
         return [m for m in cls.uploads if m.display_name == name]
 
     @classmethod
     def upload(cls, **kwargs):
-        model = cls(**kwargs)
+        model = types.SimpleNamespace(**kwargs)  # what was uploaded, read back by the tests
         cls.uploads.append(model)
         return model
 
 
+@shaped_like(aiplatform.Endpoint)
 class FakeEndpoint:
     """Keeps Vertex's rules: traffic sums to 100; only models without traffic are undeployed."""
 
@@ -141,13 +146,13 @@ class FakeEndpoint:
             FakeEndpoint.split = {self.deployed[-1].id: 100}
         self.kwargs = kwargs
 
-    def update(self, traffic_split):
+    def update(self, traffic_split=None, **kwargs):
         assert sum(traffic_split.values()) == 100
         assert set(traffic_split) <= {m.id for m in self.deployed}
         self.calls.append(("update", dict(traffic_split)))
         FakeEndpoint.split = dict(traffic_split)
 
-    def undeploy(self, deployed_model_id):
+    def undeploy(self, deployed_model_id, **kwargs):
         assert FakeEndpoint.split.get(deployed_model_id, 0) == 0, "undeploy of a model with traffic"
         self.calls.append(("undeploy", deployed_model_id))
         self.deployed[:] = [m for m in self.deployed if m.id != deployed_model_id]
@@ -155,8 +160,6 @@ class FakeEndpoint:
 
 @pytest.fixture
 def fake_vertex(monkeypatch):
-    from google.cloud import aiplatform
-
     FakeEndpoint.state, FakeEndpoint.calls, FakeEndpoint.split = [], [], {}
     FakeEndpoint.instances, FakeModel.uploads = [], []
     monkeypatch.setattr(aiplatform, "Endpoint", FakeEndpoint)
@@ -206,3 +209,21 @@ def test_vertex_target_needs_an_endpoint(tmp_path):
     settings = load_settings("taxi", "test", environ={})
     with pytest.raises(UserError, match="release.vertex_endpoint.endpoint is not set"):
         VertexEndpointTarget(settings, aiplatform=object())
+
+
+def test_the_vertex_fakes_refuse_what_the_real_endpoint_and_model_refuse(fake_vertex):
+    """A misspelt argument fails in the doubles as it would against google-cloud-aiplatform."""
+    with pytest.raises(TypeError, match="unexpected keyword argument 'region'"):
+        FakeEndpoint("1234567890", project="demo-project", region="europe-west4")
+    endpoint = FakeEndpoint("1234567890")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'traffic_percent'"):
+        endpoint.deploy(model=None, deployed_model_display_name="taxi-1", traffic_percent=100)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'split'"):
+        endpoint.update(split={"1": 100})
+    with pytest.raises(TypeError, match="unexpected keyword argument 'drain'"):
+        endpoint.undeploy(deployed_model_id="1", drain=True)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'artifact_url'"):
+        FakeModel.upload(display_name="taxi-1", artifact_url="gs://b/taxi/1")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'filters'"):
+        FakeModel.list(filters='display_name="taxi-1"')
+    assert fake_vertex.calls == [] and FakeModel.uploads == []
