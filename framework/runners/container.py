@@ -241,7 +241,7 @@ class ContainerRunner(Runner):
 
         from framework.outcome import read_outcome
         from framework.progress import SilentProgress
-        from framework.runners.local import quiet_logs
+        from framework.runners.log_capture import quiet_logs
 
         log_file = None
         if not self.verbose:

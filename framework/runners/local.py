@@ -16,6 +16,7 @@ from pathlib import Path
 
 from framework.errors import RunFailedError, ValidationGateError
 from framework.runners.base import ComponentResult, Runner, RunResult
+from framework.runners.log_capture import quiet_logs
 
 GATE_NODE = "ValidationGate"
 GATE_ERROR_PREFIX = "data validation failed"  # as raised by components/validation_gate.py
@@ -36,42 +37,6 @@ def metadata_lock(path: str, progress):
             fcntl.flock(handle, fcntl.LOCK_EX)
             progress.message("the other run finished; starting")
         yield
-
-
-@contextmanager
-def quiet_logs(log_file: Path | None, progress):
-    """Send what TFX, Beam, TensorFlow and setuptools write (fd 1 and 2) to log_file.
-
-    The progress display keeps writing to the original standard output.
-    """
-    if log_file is None:
-        yield
-        return
-    import logging
-    import sys
-
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = {fd: os.dup(fd) for fd in (1, 2)}
-    original_stream = progress.stream
-    progress.stream = os.fdopen(os.dup(saved[1]), "w", buffering=1)
-    previous = logging.getLogger().level
-    with open(log_file, "a", encoding="utf-8") as handle:
-        for fd in (1, 2):
-            os.dup2(handle.fileno(), fd)
-        logging.getLogger().setLevel(logging.INFO)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            logging.getLogger().setLevel(previous)
-            for fd, copy in saved.items():
-                os.dup2(copy, fd)
-                os.close(copy)
-            progress.stream.close()
-            progress.stream = original_stream
 
 
 def _short_error(exc: BaseException) -> str:
