@@ -127,3 +127,15 @@ def pytest_collection_modifyitems(config, items):
         parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
         if parts and parts[0] in _SERVER_FOLDERS:
             item.add_marker(pytest.mark.server)
+
+
+def copy_project(tmp_path: Path) -> Path:
+    """A project root of its own (a `framework` folder marks it) with a copy of pipelines/,
+    for tests that add, copy or break pipeline packages without touching the checkout."""
+    import shutil
+
+    root = tmp_path / "project"
+    (root / "framework").mkdir(parents=True)
+    shutil.copytree(ROOT / "pipelines", root / "pipelines",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return root

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, workspace_env
+from tests.conftest import ROOT, copy_project, workspace_env
 
 pytestmark = pytest.mark.integration
 
@@ -20,10 +20,7 @@ RAISING_LINE = '    label = inputs["label"]  # no such feature: KeyError while T
 def project(tmp_path):
     """A project root holding a second package, `tips` (taxi's copy), whose preprocessing_fn
     asks for a feature the data does not have."""
-    root = tmp_path / "project"
-    (root / "framework").mkdir(parents=True)
-    shutil.copytree(ROOT / "pipelines", root / "pipelines",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    root = copy_project(tmp_path)
     tips = root / "pipelines" / "tips"
     shutil.copytree(root / "pipelines" / "taxi", tips)
     for path in [*tips.glob("*.py"), tips / "settings.yaml"]:

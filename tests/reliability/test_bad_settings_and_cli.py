@@ -1,23 +1,18 @@
 """Bad settings and bad command lines: one error line, exit 2, and nothing run or written."""
 
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, copy_project
 
 
 @pytest.fixture
 def project(tmp_path):
     """A copy of the project's framework-facing layout with the taxi pipeline, to break."""
-    root = tmp_path / "project"
-    (root / "framework").mkdir(parents=True)
-    shutil.copytree(ROOT / "pipelines", root / "pipelines",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    return root
+    return copy_project(tmp_path)
 
 
 def mlops(project, *args, env=None):

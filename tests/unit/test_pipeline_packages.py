@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from framework.errors import SettingsError, UserError
+from tests.conftest import copy_project
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,11 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def project(tmp_path):
     """A project root of its own holding a copy of pipelines/ (taxi), to add packages to."""
-    root = tmp_path / "project"
-    (root / "framework").mkdir(parents=True)
-    shutil.copytree(ROOT / "pipelines", root / "pipelines",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    return root
+    return copy_project(tmp_path)
 
 
 def copy_taxi(project: Path, name: str, *, rename: bool = True) -> Path:
