@@ -30,16 +30,28 @@ def _push_args(parser: argparse.ArgumentParser, help_text: str) -> None:
 
 
 def add_arguments(parser) -> None:
-    from framework.ci.stages import JUNIT_FILE, MANIFEST_FILE, OUT, REHEARSAL_DIR
-
     sub = parser.add_subparsers(dest="ci_command", metavar="STAGE")
     sub.required = True
+    _add_plan_parser(sub)
+    _add_test_parser(sub)
+    _add_build_parser(sub)
+    _add_rehearse_parser(sub)
+    _add_compile_parser(sub)
+    _add_deploy_parser(sub)
+    _add_render_parser(sub)
+    sub.add_parser("verify", help="fail when Jenkinsfile or cloudbuild.yaml differ from render")
 
+
+def _add_plan_parser(sub) -> None:
     p = sub.add_parser("plan", help="print the environment and the stages this commit runs, "
                        "and why")
     _stage_args(p)
     p.add_argument("--output", default=None, help="also write the plan as JSON to this file")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
+
+
+def _add_test_parser(sub) -> None:
+    from framework.ci.stages import JUNIT_FILE
 
     p = sub.add_parser("test", help="ruff and pytest, with a JUnit XML report")
     _stage_args(p)
@@ -53,6 +65,10 @@ def add_arguments(parser) -> None:
     p.add_argument("paths", nargs="*",
                    help="test files or folders (default: test.paths in ci.yaml)")
 
+
+def _add_build_parser(sub) -> None:
+    from framework.ci.stages import MANIFEST_FILE
+
     p = sub.add_parser("build",
                        help="build the pipeline image, tag it, push it, write the manifest")
     _stage_args(p)
@@ -64,6 +80,10 @@ def add_arguments(parser) -> None:
                    help="extra CA bundle for a TLS-inspecting proxy (default: $CI_CA_BUNDLE, "
                    "else image.ca_bundle in settings, else $PIP_CERT)")
 
+
+def _add_rehearse_parser(sub) -> None:
+    from framework.ci.stages import MANIFEST_FILE, REHEARSAL_DIR
+
     p = sub.add_parser("rehearse", help="run the compiled pipeline in the built image "
                        "(`mlops rehearse`) before anything is uploaded")
     _stage_args(p)
@@ -71,6 +91,10 @@ def add_arguments(parser) -> None:
                    help=f"build manifest from `mlops ci build` (default: {MANIFEST_FILE})")
     p.add_argument("--root", default=REHEARSAL_DIR,
                    help=f"local folder for the rehearsal (default: {REHEARSAL_DIR})")
+
+
+def _add_compile_parser(sub) -> None:
+    from framework.ci.stages import MANIFEST_FILE, OUT
 
     p = sub.add_parser("compile", help="push the built image, compile for the environment's "
                        "target and store the result and the build manifest under the commit")
@@ -84,6 +108,8 @@ def add_arguments(parser) -> None:
     p.add_argument("--ignore", action="append", metavar="RULE[,RULE]", default=None,
                    help="let these pre-flight rules pass (added to preflight_ignore in ci.yaml)")
 
+
+def _add_deploy_parser(sub) -> None:
     p = sub.add_parser("deploy", help="deploy the commit's compiled pipeline to its environment")
     _stage_args(p)
     p.add_argument("--run", action="store_true", default=None,
@@ -93,11 +119,11 @@ def add_arguments(parser) -> None:
     p.add_argument("--poll", type=float, default=10.0, metavar="S",
                    help="with --wait: seconds between state checks (default 10)")
 
+
+def _add_render_parser(sub) -> None:
     p = sub.add_parser("render", help="write Jenkinsfile and cloudbuild.yaml from the stage list")
     p.add_argument("--triggers", action="store_true",
                    help="print the Cloud Build trigger commands for the routes instead")
-
-    sub.add_parser("verify", help="fail when Jenkinsfile or cloudbuild.yaml differ from render")
 
 
 def run(args) -> int:

@@ -77,42 +77,69 @@ def build_image(
     The build runs with the host's network (podman's `--network host`), so that pip reaches
     the package index the way the host does. `on_line` receives every line of build output.
     """
-    from framework.container.context import DOCKERFILE, build_context
+    from framework.container.context import build_context
 
     if not refs:
         raise UserError("build_image: no image reference to tag")
-    buildargs = {"BASE_IMAGE": base_image} if base_image else {}
     started = time.monotonic()
     log: list[str] = []
-    steps = cached = 0
-    image_id = None
     context = build_context(root, ca_bundle)
     try:
-        stream = client.api.build(
-            fileobj=context, custom_context=True, dockerfile=DOCKERFILE, tag=refs[0],
-            buildargs=buildargs, network_mode="host", rm=True, forcerm=True, pull=False,
-            nocache=nocache, labels=labels or None, decode=True,
-        )
-        for chunk in stream:
-            if "error" in chunk or "errorDetail" in chunk:
-                detail = chunk.get("error") or (chunk.get("errorDetail") or {}).get("message", "")
-                raise ImageBuildError(_build_failure(detail, log, refs[0]))
-            aux = chunk.get("aux") or {}
-            image_id = aux.get("ID") or image_id
-            for line in _lines(chunk):
-                log.append(line)
-                if STEP_LINE.match(line) and not FROM_STEP.search(line):
-                    steps += 1
-                elif CACHE_LINE.search(line):
-                    cached += 1
-                if on_line:
-                    on_line(line)
+        stream = _start_build(client, context, refs[0], base_image=base_image, labels=labels,
+                              nocache=nocache)
+        image_id, steps, cached = _follow_build(stream, log, refs[0], on_line)
     except ImageBuildError:
         raise
     except Exception as exc:  # the engine broke the stream (e.g. it died mid-build)
         raise ImageBuildError(_build_failure(str(exc), log, refs[0])) from None
     finally:
         context.close()
+    image = _tag_built_image(client, refs, log)
+    return BuildResult(image_id=image.id or image_id or "", refs=list(refs),
+                       seconds=time.monotonic() - started, steps=steps, cached_steps=cached,
+                       log=log)
+
+
+def _start_build(client, context, ref: str, *, base_image: Optional[str],
+                 labels: Optional[dict[str, str]], nocache: bool):
+    """Send the build context to the engine; the decoded stream of its output chunks."""
+    from framework.container.context import DOCKERFILE
+
+    buildargs = {"BASE_IMAGE": base_image} if base_image else {}
+    return client.api.build(
+        fileobj=context, custom_context=True, dockerfile=DOCKERFILE, tag=ref,
+        buildargs=buildargs, network_mode="host", rm=True, forcerm=True, pull=False,
+        nocache=nocache, labels=labels or None, decode=True,
+    )
+
+
+def _follow_build(stream, log: list[str], ref: str,
+                  on_line: Optional[Callable[[str], None]]) -> tuple[Optional[str], int, int]:
+    """(image id, steps, cached steps) of the build output; every line goes to `log`.
+
+    An error chunk raises ImageBuildError with the failing step.
+    """
+    image_id = None
+    steps = cached = 0
+    for chunk in stream:
+        if "error" in chunk or "errorDetail" in chunk:
+            detail = chunk.get("error") or (chunk.get("errorDetail") or {}).get("message", "")
+            raise ImageBuildError(_build_failure(detail, log, ref))
+        aux = chunk.get("aux") or {}
+        image_id = aux.get("ID") or image_id
+        for line in _lines(chunk):
+            log.append(line)
+            if STEP_LINE.match(line) and not FROM_STEP.search(line):
+                steps += 1
+            elif CACHE_LINE.search(line):
+                cached += 1
+            if on_line:
+                on_line(line)
+    return image_id, steps, cached
+
+
+def _tag_built_image(client, refs: list[str], log: list[str]):
+    """The image built as refs[0], tagged with the other refs too."""
     try:
         image = client.images.get(refs[0])
     except Exception:
@@ -121,9 +148,7 @@ def build_image(
     for ref in refs[1:]:
         repository, tag = split_ref(ref)
         image.tag(repository, tag)
-    return BuildResult(image_id=image.id or image_id or "", refs=list(refs),
-                       seconds=time.monotonic() - started, steps=steps, cached_steps=cached,
-                       log=log)
+    return image
 
 
 def _build_failure(detail: str, log: list[str], ref: str) -> str:

@@ -106,27 +106,54 @@ def deploy_to_kfp(settings, compiled, version: Optional[str], *, run=False, wait
     name = flow.pipeline_name or settings.pipeline.name
     package = str(compiled.path)
     outcome = DeployOutcome("kubeflow", version=version)
-    namespace = flow.namespace or None
 
-    with _api_errors(host, f"find or create experiment '{flow.experiment}'"):
+    experiment = _find_or_create_experiment(client, flow, outcome)
+    outcome.pipeline_id = _find_or_upload_pipeline(client, settings, name, package, outcome)
+    _find_or_upload_version(client, settings, name, package, outcome, printer)
+    _print_deployed(name, host, outcome, printer)
+
+    if not run:
+        return outcome
+    _start_run(client, flow, experiment, compiled, name, outcome, printer)
+    if wait:
+        _wait(client, outcome, timeout, poll_seconds, printer, host)
+    return outcome
+
+
+def _find_or_create_experiment(client, flow, outcome: DeployOutcome):
+    """The experiment `kubeflow.experiment`, created (and noted in `outcome`) if missing."""
+    namespace = flow.namespace or None
+    with _api_errors(flow.host, f"find or create experiment '{flow.experiment}'"):
         try:
-            experiment = client.get_experiment(experiment_name=flow.experiment,
-                                               namespace=namespace)
+            return client.get_experiment(experiment_name=flow.experiment, namespace=namespace)
         except ValueError:  # kfp's "No experiment is found with name ..."
             experiment = client.create_experiment(flow.experiment, namespace=namespace)
             outcome.created.append(f"experiment {flow.experiment}")
+            return experiment
 
+
+def _find_or_upload_pipeline(client, settings, name: str, package: str,
+                             outcome: DeployOutcome) -> str:
+    """The id of pipeline `name`, uploaded from `package` (and noted) if missing."""
+    host = settings.kubeflow.host
     with _api_errors(host, f"look up pipeline '{name}'"):
         pipeline_id = client.get_pipeline_id(name)
-    if pipeline_id is None:
-        with _api_errors(host, f"upload pipeline '{name}'"):
-            pipeline = client.upload_pipeline(
-                package, pipeline_name=name,
-                description=f"{settings.pipeline.name} ({settings.env}), deployed by mlops")
-        pipeline_id = pipeline.pipeline_id
-        outcome.created.append(f"pipeline {name}")
-    outcome.pipeline_id = pipeline_id
+    if pipeline_id is not None:
+        return pipeline_id
+    with _api_errors(host, f"upload pipeline '{name}'"):
+        pipeline = client.upload_pipeline(
+            package, pipeline_name=name,
+            description=f"{settings.pipeline.name} ({settings.env}), deployed by mlops")
+    pipeline_id = pipeline.pipeline_id
+    outcome.created.append(f"pipeline {name}")
+    return pipeline_id
 
+
+def _find_or_upload_version(client, settings, name: str, package: str,
+                            outcome: DeployOutcome, printer) -> None:
+    """Set outcome.version_id: the version named outcome.version, uploaded if missing."""
+    host = settings.kubeflow.host
+    version, pipeline_id = outcome.version, outcome.pipeline_id
     with _api_errors(host, f"list versions of pipeline '{name}'"):
         listed = client.list_pipeline_versions(pipeline_id, filter=_eq_filter(version))
     existing = [v for v in (listed.pipeline_versions or []) if v.display_name == version]
@@ -134,33 +161,38 @@ def deploy_to_kfp(settings, compiled, version: Optional[str], *, run=False, wait
         outcome.version_id = existing[0].pipeline_version_id
         printer(f"pipeline {name}: version {version} is already deployed "
                 f"({outcome.version_id}); nothing uploaded")
-    else:
-        image = f"{settings.image.repository}:{settings.image.tag}"
-        with _api_errors(host, f"upload version '{version}' of pipeline '{name}'"):
-            created = client.upload_pipeline_version(
-                package, version, pipeline_id=pipeline_id, description=f"image {image}")
-        outcome.version_id = created.pipeline_version_id
-        outcome.created.append(f"version {version}")
-        printer(f"pipeline {name}: uploaded version {version} ({outcome.version_id}), "
-                f"image {image}")
-    if "pipeline " + name in outcome.created:
-        printer(f"pipeline {name}: created ({pipeline_id}) on {host}")
-    printer(f"  {host.rstrip('/')}/#/pipelines/details/{pipeline_id}/version/{outcome.version_id}")
+        return
+    image = f"{settings.image.repository}:{settings.image.tag}"
+    with _api_errors(host, f"upload version '{version}' of pipeline '{name}'"):
+        created = client.upload_pipeline_version(
+            package, version, pipeline_id=pipeline_id, description=f"image {image}")
+    outcome.version_id = created.pipeline_version_id
+    outcome.created.append(f"version {version}")
+    printer(f"pipeline {name}: uploaded version {version} ({outcome.version_id}), "
+            f"image {image}")
 
-    if not run:
-        return outcome
+
+def _print_deployed(name: str, host: str, outcome: DeployOutcome, printer) -> None:
+    """Whether the pipeline is new, and the link to the deployed version."""
+    if "pipeline " + name in outcome.created:
+        printer(f"pipeline {name}: created ({outcome.pipeline_id}) on {host}")
+    printer(f"  {host.rstrip('/')}/#/pipelines/details/{outcome.pipeline_id}"
+            f"/version/{outcome.version_id}")
+
+
+def _start_run(client, flow, experiment, compiled, name: str, outcome: DeployOutcome,
+               printer) -> None:
+    """Start a run of the deployed version with the compiled parameters; set outcome.run_id."""
+    host, version = flow.host, outcome.version
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d-%H%M%S")
     with _api_errors(host, f"start a run of {name} {version}"):
         started = client.run_pipeline(
             experiment_id=experiment.experiment_id, job_name=f"{name}-{version}-{stamp}",
-            params=dict(compiled.parameters), pipeline_id=pipeline_id,
+            params=dict(compiled.parameters), pipeline_id=outcome.pipeline_id,
             version_id=outcome.version_id, service_account=flow.service_account)
     outcome.run_id = started.run_id
     printer(f"run {started.run_id} started in experiment {flow.experiment}")
     printer(f"  {host.rstrip('/')}/#/runs/details/{started.run_id}")
-    if wait:
-        _wait(client, outcome, timeout, poll_seconds, printer, host)
-    return outcome
 
 
 def _wait(client, outcome: DeployOutcome, timeout, poll_seconds, printer, host) -> None:
