@@ -293,15 +293,7 @@ def model_lineage(graph: Graph, ref: str) -> list[Step]:
     if record.model is not None:
         steps.append(_step(graph, "model", record.model))
     if record.evaluation is not None:
-        from framework.outcome import evaluation_metrics
-
-        try:
-            metrics = evaluation_metrics(record.evaluation.uri)
-        except Exception:  # unreadable evaluation: the chain is still worth showing
-            metrics = {}
-        shown = {k: round(v, 4) for k, v in metrics.items() if k in (
-            "binary_accuracy", "auc", "example_count", "AUC", "BinaryAccuracy")}
-        steps.append(_step(graph, "evaluation", record.evaluation, **shown))
+        steps.append(_evaluation_step(graph, record.evaluation))
     if record.blessing is not None:
         blessed = props(record.blessing).get("blessed")
         steps.append(_step(graph, "blessing", record.blessing,
@@ -310,6 +302,20 @@ def model_lineage(graph: Graph, ref: str) -> list[Step]:
     steps.append(_step(graph, "push", pushed, version=p.get("pushed_version"),
                        destination=p.get("pushed_destination")))
     return steps
+
+
+def _evaluation_step(graph: Graph, evaluation) -> Step:
+    """Every overall metric the Evaluator recorded, by name: whatever the model's task."""
+    from framework.outcome import evaluation_metrics
+
+    try:
+        metrics = evaluation_metrics(evaluation.uri)
+    except Exception:  # unreadable evaluation: the chain is still worth showing
+        metrics = {}
+    step = _step(graph, "evaluation", evaluation)
+    # Set after _step: a metric name must not collide with _step's own parameters.
+    step.details.update((name, round(metrics[name], 4)) for name in sorted(metrics))
+    return step
 
 
 def _short(text) -> Optional[str]:

@@ -187,3 +187,99 @@ def span_window_examples(settings, example_gen):
     # Resolve only after this run's ExampleGen registered the newest span.
     resolver.add_upstream_node(example_gen)
     return resolver.outputs["examples"], [resolver]
+
+
+# --------------------------------------------------------------------------- the Evaluator
+
+# Metrics the Evaluator can judge a model by, per model task:
+# {setting name: (TFMA/Keras metric class, higher is better)}. The setting name is also the
+# name TFMA records, so lineage and the decay trigger find the same metric again.
+EVAL_METRICS = {
+    "binary": {
+        "binary_accuracy": ("BinaryAccuracy", True),
+        "auc": ("AUC", True),
+        "precision": ("Precision", True),
+        "recall": ("Recall", True),
+    },
+    "multiclass": {
+        "sparse_categorical_accuracy": ("SparseCategoricalAccuracy", True),
+        "sparse_categorical_crossentropy": ("SparseCategoricalCrossentropy", False),
+    },
+    "regression": {
+        "root_mean_squared_error": ("RootMeanSquaredError", False),
+        "mean_absolute_error": ("MeanAbsoluteError", False),
+        "mean_squared_error": ("MeanSquaredError", False),
+    },
+}
+# Recorded besides the blessing metric, so lineage and `ct.decay` have them to compare.
+ALSO_RECORDED = {
+    "binary": ("ExampleCount", "AUC", "BinaryAccuracy"),
+    "multiclass": ("ExampleCount", "SparseCategoricalAccuracy"),
+    "regression": ("ExampleCount", "RootMeanSquaredError", "MeanAbsoluteError"),
+}
+
+
+def check_evaluation(settings, task: str, schema_file: str | os.PathLike) -> tuple[str, bool]:
+    """(metric class, higher is better) for evaluation.*, or SettingsError naming the key.
+
+    Runs when the pipeline is built, so a metric the model's task cannot have, or a slice
+    column the data lacks (TFMA would slice on nothing, silently), stops the run before
+    any component starts.
+    """
+    from framework.discovery import shown
+    from framework.errors import SettingsError
+
+    if task not in EVAL_METRICS:
+        raise ValueError(f"task must be one of {', '.join(EVAL_METRICS)}, got {task!r}")
+    ev, known = settings.evaluation, EVAL_METRICS[task]
+    if ev.metric not in known:
+        got = "nothing is set" if ev.metric is None else f"got {ev.metric!r}"
+        raise SettingsError(f"{settings.source}: key 'evaluation.metric': a {task} model is "
+                            f"judged by one of {', '.join(known)}; {got}")
+    columns = _schema_feature_names(schema_file)
+    missing = [s for s in ev.slices if s not in columns]
+    if missing:
+        raise SettingsError(f"{settings.source}: key 'evaluation.slices': no column "
+                            f"{', '.join(missing)} in the pipeline's schema ({shown(schema_file)})")
+    return known[ev.metric]
+
+
+def _schema_feature_names(schema_file: str | os.PathLike) -> set[str]:
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    schema = text_format.Parse(Path(schema_file).read_text(), schema_pb2.Schema())
+    return {f.name for f in schema.feature}
+
+
+def eval_config(settings, *, task: str, label_key: str, schema_file: str | os.PathLike,
+                signature_name: str = "serving_default",
+                preprocessing_function_names: tuple[str, ...] = ()):
+    """The Evaluator's EvalConfig from evaluation.*: overall metrics plus one slice per
+    evaluation.slices column, the blessing threshold on evaluation.metric."""
+    import tensorflow_model_analysis as tfma
+
+    class_name, higher = check_evaluation(settings, task, schema_file)
+    ev = settings.evaluation
+    bounds = {k: {"value": v} for k, v in (("lower_bound", ev.lower_bound),
+                                           ("upper_bound", ev.upper_bound)) if v is not None}
+    threshold = tfma.MetricThreshold(
+        # Ignored on the first run, when there is no blessed baseline yet.
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=(tfma.MetricDirection.HIGHER_IS_BETTER if higher
+                       else tfma.MetricDirection.LOWER_IS_BETTER),
+            absolute={"value": -ev.max_regression if higher else ev.max_regression},
+        ),
+    )
+    if bounds:
+        threshold.value_threshold.CopyFrom(tfma.GenericValueThreshold(**bounds))
+    others = [tfma.MetricConfig(class_name=c) for c in ALSO_RECORDED[task] if c != class_name]
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(signature_name=signature_name, label_key=label_key,
+                                    preprocessing_function_names=list(
+                                        preprocessing_function_names))],
+        slicing_specs=[tfma.SlicingSpec()]
+        + [tfma.SlicingSpec(feature_keys=[key]) for key in ev.slices],
+        metrics_specs=[tfma.MetricsSpec(
+            metrics=[tfma.MetricConfig(class_name=class_name, threshold=threshold), *others])],
+    )

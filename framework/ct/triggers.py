@@ -191,7 +191,7 @@ def drift_trigger(ctx: Context) -> TriggerResult:
 
 
 def decay_trigger(ctx: Context) -> TriggerResult:
-    from framework.ct.decay import score_serving_model
+    from framework.ct.decay import score_serving_model, worsening
 
     decay = ctx.settings.ct.decay
     if not decay.labelled_data:
@@ -202,12 +202,14 @@ def decay_trigger(ctx: Context) -> TriggerResult:
     outcome = score_serving_model(ctx.graph, record, decay.labelled_data, decay.metric)
     if outcome is None:
         return TriggerResult("decay", False, f"no labelled rows at {decay.labelled_data}")
-    drop = outcome["evaluation"] - outcome["value"]
+    # How much worse than at evaluation: a fall of accuracy or auc, a rise of an error.
+    drop = worsening(decay.metric, outcome["evaluation"], outcome["value"])
     evidence = {**outcome, "drop": round(drop, 4), "threshold": decay.max_drop}
     if drop > decay.max_drop:
+        moved = "rose" if outcome["value"] > outcome["evaluation"] else "fell"
         return TriggerResult(
             "decay", True,
-            f"{decay.metric} fell from {outcome['evaluation']:.3f} (evaluation) to "
+            f"{decay.metric} {moved} from {outcome['evaluation']:.3f} (evaluation) to "
             f"{outcome['value']:.3f} on {outcome['rows']} labelled rows "
             f"(drop {drop:.3f} > {decay.max_drop:g})", [evidence])
     return TriggerResult(

@@ -234,18 +234,26 @@ class TrainingSection:
 class EvaluationSection:
     """Blessing: the Evaluator (TFMA) judges the trained model before the Pusher pushes it."""
 
-    # The metric that decides blessing; the pipeline checks the name (taxi: binary_accuracy,
-    # auc, precision or recall).
-    metric: str = "binary_accuracy"
-    # The candidate is blessed only when metric >= lower_bound ...
-    lower_bound: float = 0.6
-    # ... and metric - baseline >= -max_regression (when a blessed baseline exists).
+    # The metric that decides blessing; no default, each pipeline names its own. Which
+    # ones fit depends on the model's task: binary_accuracy, auc, precision, recall
+    # (binary); sparse_categorical_accuracy, sparse_categorical_crossentropy (multi-class);
+    # root_mean_squared_error, mean_absolute_error, mean_squared_error (regression). Any
+    # other is an error when the pipeline is built.
+    metric: Optional[str] = None
+    # The candidate is blessed only when metric >= lower_bound ... (null: no lower bound)
+    lower_bound: Optional[float] = None
+    # ... and metric <= upper_bound (null: none; the bound that fits metrics where lower is
+    # better, such as errors) ...
+    upper_bound: Optional[float] = None
+    # ... and it is at most max_regression worse than the blessed baseline, when one exists
+    # (metric - baseline >= -max_regression; for lower-is-better metrics, <= +max_regression).
     max_regression: float = 0.01
     # Compare with the latest blessed model. Open-source Kubeflow cannot run the resolver
     # that finds it: set false in environments deployed there.
     compare_to_blessed: bool = True
-    # Features to slice metrics by (one slice per value), besides the overall metrics.
-    slices: list[str] = field(default_factory=lambda: ["trip_start_hour"])
+    # Columns to slice metrics by (one slice per value), besides the overall metrics;
+    # default: overall only. A column not in the pipeline's schema is an error.
+    slices: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -420,9 +428,16 @@ class DecaySection:
     # when it contains {SPAN}): the serving model is scored on them.
     labelled_data: Optional[str] = path_field(None)
     # Metric computed on labelled_data and compared with the same metric in the serving
-    # model's evaluation (binary_accuracy counts a score above 0.5 as positive).
-    metric: Literal["binary_accuracy", "auc"] = "binary_accuracy"
-    # Fires when (evaluation metric - metric on labelled data) > max_drop.
+    # model's evaluation (so the Evaluator must have recorded it). Classification:
+    # binary_accuracy (one score per row, above 0.5 is positive), auc (one score per row),
+    # sparse_categorical_accuracy (argmax over class scores; one score: above 0.5 is class
+    # 1). Regression: root_mean_squared_error, mean_absolute_error (there a rise is decay).
+    # No default (it depends on the model): the decay trigger fails until it is set. A
+    # metric that does not fit the model's output is an error.
+    metric: Optional[Literal["binary_accuracy", "auc", "sparse_categorical_accuracy",
+                             "root_mean_squared_error", "mean_absolute_error"]] = None
+    # Fires when the metric is worse on labelled data than at evaluation by more than
+    # max_drop (a fall for accuracy and auc, a rise for errors).
     max_drop: float = 0.05
 
 

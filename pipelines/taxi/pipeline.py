@@ -6,76 +6,34 @@ ValidationGate -> Transform -> [Tuner] -> Trainer -> Evaluator (vs. latest bless
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SCHEMA_DIR = HERE / "schema"
-
-METRIC_CLASSES = {
-    "binary_accuracy": "BinaryAccuracy",
-    "auc": "AUC",
-    "precision": "Precision",
-    "recall": "Recall",
-}
+# model.py scores one probability per trip (tips above 20% of the fare, or not).
+TASK = "binary"
 
 
-def _eval_config(settings):
-    import tensorflow_model_analysis as tfma
+@dataclass
+class _Inputs:
+    """What the data steps hand to training: the channels and the nodes made so far."""
 
-    ev = settings.evaluation
-    class_name = METRIC_CLASSES.get(ev.metric)
-    if class_name is None:
-        from framework.errors import SettingsError
-
-        raise SettingsError(
-            f"{settings.source}: key 'evaluation.metric': expected one of "
-            f"{', '.join(METRIC_CLASSES)}, got {ev.metric!r}"
-        )
-    threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": ev.lower_bound}),
-        # Ignored on the first run, when there is no blessed baseline yet.
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -ev.max_regression},
-        ),
-    )
-    others = [tfma.MetricConfig(class_name=c) for c in ("ExampleCount", "AUC", "BinaryAccuracy")
-              if c != class_name]
-    return tfma.EvalConfig(
-        model_specs=[
-            tfma.ModelSpec(
-                signature_name="from_examples",
-                label_key="tips_xf",
-                preprocessing_function_names=["transform_features"],
-            )
-        ],
-        slicing_specs=[tfma.SlicingSpec()]
-        + [tfma.SlicingSpec(feature_keys=[key]) for key in ev.slices],
-        metrics_specs=[
-            tfma.MetricsSpec(
-                metrics=[tfma.MetricConfig(class_name=class_name, threshold=threshold), *others]
-            )
-        ],
-    )
+    example_gen: object
+    train_examples: object  # this run's span, or a window of spans
+    schema: object
+    gate: object
+    nodes: list = field(default_factory=list)
 
 
-def create_pipeline(settings):
-    """The TFX pipeline for these settings; which runner runs it is not its concern."""
+def _inputs_and_validation(settings) -> _Inputs:
+    """ExampleGen (+ span window) -> StatisticsGen -> ExampleValidator -> ValidationGate."""
     from tfx import v1 as tfx
 
     from framework.components.arrow_csv_example_gen import ArrowCsvExampleGen
-    from framework.components.atomic_pusher import AtomicPusher
     from framework.components.validation_gate import ValidationGate
-    from framework.pipeline_support import (
-        baseline_model,
-        import_schema,
-        make_pipeline,
-        module_file,
-        span_range_config,
-        span_window_examples,
-    )
+    from framework.pipeline_support import import_schema, span_range_config, span_window_examples
 
-    training = settings.training
     # CsvExampleGen's spec and splits with a C++ CSV reader (framework/components/
     # arrow_csv_example_gen.py); the node keeps CsvExampleGen's name.
     example_gen = ArrowCsvExampleGen(
@@ -93,7 +51,6 @@ def create_pipeline(settings):
         ),
         range_config=span_range_config(settings),
     ).with_id("CsvExampleGen")
-    # The examples Transform and Trainer learn from: this run's span, or a window of spans.
     train_examples, window_nodes = span_window_examples(settings, example_gen)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema = import_schema(settings, SCHEMA_DIR / "schema.pbtxt")
@@ -101,10 +58,18 @@ def create_pipeline(settings):
         statistics=statistics_gen.outputs["statistics"], schema=schema.outputs["schema"]
     )
     gate = ValidationGate(anomalies=example_validator.outputs["anomalies"])
+    return _Inputs(example_gen, train_examples, schema, gate,
+                   [example_gen, *window_nodes, statistics_gen, schema, example_validator, gate])
+
+
+def _transform(settings, inputs: _Inputs):
+    from tfx import v1 as tfx
+
+    from framework.pipeline_support import module_file
 
     transform = tfx.components.Transform(
-        examples=train_examples,
-        schema=schema.outputs["schema"],
+        examples=inputs.train_examples,
+        schema=inputs.schema.outputs["schema"],
         module_file=module_file(settings, HERE / "preprocessing.py"),
         # Transform's own TFDV passes would repeat StatisticsGen's raw statistics and add
         # statistics of the transformed data that nothing here reads: ~25% of its time.
@@ -113,44 +78,71 @@ def create_pipeline(settings):
         # writing every transformed row was most of Transform's time at scale.
         materialize=False,
     )
-    transform.add_upstream_node(gate)
+    transform.add_upstream_node(inputs.gate)
+    return transform
 
-    model_config = {
-        "hidden_units": training.hidden_units,
-        "learning_rate": training.learning_rate,
-        "batch_size": training.batch_size,
-    }
-    components = [example_gen, *window_nodes, statistics_gen, schema, example_validator, gate,
-                  transform]
-    trainer_args = {}
-    if training.tuner.enabled:
-        tuner = tfx.components.Tuner(
-            module_file=module_file(settings, HERE / "model.py"),
-            examples=train_examples,
-            transform_graph=transform.outputs["transform_graph"],
-            train_args=tfx.proto.TrainArgs(num_steps=training.tuner.train_steps),
-            eval_args=tfx.proto.EvalArgs(num_steps=training.eval_steps),
-            custom_config={"model": model_config, "max_trials": training.tuner.max_trials},
-        )
-        components.append(tuner)
-        trainer_args["hyperparameters"] = tuner.outputs["best_hyperparameters"]
 
-    trainer = tfx.components.Trainer(
+def _model_config(settings) -> dict:
+    training = settings.training
+    return {"hidden_units": training.hidden_units, "learning_rate": training.learning_rate,
+            "batch_size": training.batch_size}
+
+
+def _tuner(settings, inputs: _Inputs, transform):
+    """The Tuner, or None when training.tuner is off."""
+    training = settings.training
+    if not training.tuner.enabled:
+        return None
+    from tfx import v1 as tfx
+
+    from framework.pipeline_support import module_file
+
+    return tfx.components.Tuner(
         module_file=module_file(settings, HERE / "model.py"),
-        examples=train_examples,
+        examples=inputs.train_examples,
         transform_graph=transform.outputs["transform_graph"],
-        schema=schema.outputs["schema"],
+        train_args=tfx.proto.TrainArgs(num_steps=training.tuner.train_steps),
+        eval_args=tfx.proto.EvalArgs(num_steps=training.eval_steps),
+        custom_config={"model": _model_config(settings),
+                       "max_trials": training.tuner.max_trials},
+    )
+
+
+def _trainer(settings, inputs: _Inputs, transform, tuner):
+    from tfx import v1 as tfx
+
+    from framework.pipeline_support import module_file
+
+    training = settings.training
+    tuned = {"hyperparameters": tuner.outputs["best_hyperparameters"]} if tuner else {}
+    return tfx.components.Trainer(
+        module_file=module_file(settings, HERE / "model.py"),
+        examples=inputs.train_examples,
+        transform_graph=transform.outputs["transform_graph"],
+        schema=inputs.schema.outputs["schema"],
         train_args=tfx.proto.TrainArgs(num_steps=training.train_steps),
         eval_args=tfx.proto.EvalArgs(num_steps=training.eval_steps),
-        custom_config={"model": model_config},
-        **trainer_args,
+        custom_config={"model": _model_config(settings)},
+        **tuned,
     )
+
+
+def _evaluation_and_push(settings, inputs: _Inputs, trainer) -> list:
+    """[baseline resolver], Evaluator (blessing from evaluation.*) and Pusher."""
+    from tfx import v1 as tfx
+
+    from framework.components.atomic_pusher import AtomicPusher
+    from framework.pipeline_support import baseline_model, eval_config
+
     baseline = baseline_model(settings, candidate=trainer.outputs["model"])
     evaluator = tfx.components.Evaluator(
-        examples=example_gen.outputs["examples"],
+        examples=inputs.example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline.outputs["model"] if baseline else None,
-        eval_config=_eval_config(settings),
+        eval_config=eval_config(settings, task=TASK, label_key="tips_xf",
+                                schema_file=SCHEMA_DIR / "schema.pbtxt",
+                                signature_name="from_examples",
+                                preprocessing_function_names=("transform_features",)),
     )
     pusher = AtomicPusher(
         model=trainer.outputs["model"],
@@ -161,5 +153,17 @@ def create_pipeline(settings):
             )
         ),
     )
-    components += [trainer, *([baseline] if baseline else []), evaluator, pusher]
+    return [*([baseline] if baseline else []), evaluator, pusher]
+
+
+def create_pipeline(settings):
+    """The TFX pipeline for these settings; which runner runs it is not its concern."""
+    from framework.pipeline_support import make_pipeline
+
+    inputs = _inputs_and_validation(settings)
+    transform = _transform(settings, inputs)
+    tuner = _tuner(settings, inputs, transform)
+    trainer = _trainer(settings, inputs, transform, tuner)
+    components = [*inputs.nodes, transform, *([tuner] if tuner else []), trainer,
+                  *_evaluation_and_push(settings, inputs, trainer)]
     return make_pipeline(settings, components)
