@@ -369,7 +369,7 @@ class Bench:
             self.results["compile"] = {"skipped": "`mlops compile --target` is not available"}
             self.save()
             return
-        rules = subprocess.run([self.python, "-c", "from framework.preflight import RULES; "
+        rules = subprocess.run([self.python, "-c", "from framework.production.preflight import RULES; "
                                 "print(','.join(RULES))"], capture_output=True, text=True,
                                cwd=str(ROOT)).stdout.strip()
         targets = {}

@@ -12,7 +12,7 @@ import pkgutil
 import sys
 
 from framework import __version__
-from framework.errors import UserError
+from framework.core.errors import UserError
 
 
 def _command_modules():
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     # package imported: noise between a command and its one-line answer.
     warnings.filterwarnings("ignore", message="You are using a Python version",
                             category=FutureWarning)
-    from framework import speedups
+    from framework.core import speedups
 
     speedups.at_cli_start()  # before any settings are read: only MLOPS_SPEEDUPS=0 stops it
     parser = build_parser()

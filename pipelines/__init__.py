@@ -1,1 +1,1 @@
-"""Pipeline packages: each sub-package is one pipeline (see framework/discovery.py)."""
+"""Pipeline packages: each sub-package is one pipeline (see framework/pipeline/discovery.py)."""

@@ -106,7 +106,7 @@ def gcs(tmp_path_factory):
 def run_states(env: dict[str, str], run_id: str) -> dict[str, str]:
     """{node: state} of one run in ML-Metadata, read through the framework's store access."""
     code = ("import json, sys; from framework.settings import load_settings; "
-            "from framework.metadata import open_store, run_executions; "
+            "from framework.metadata.store import open_store, run_executions; "
             "s = load_settings('taxi'); "
             "store = open_store(s).__enter__(); "
             "print(json.dumps({r.node: r.state for r in run_executions(store, 'taxi', "

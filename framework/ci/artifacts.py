@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from framework.errors import UserError
+from framework.core.errors import UserError
 from framework.storage import files as storage
 
 

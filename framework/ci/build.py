@@ -1,4 +1,7 @@
-"""The image build behind `mlops ci build`: build docker/, tag, push, write the manifest.
+"""The `build` stage: build docker/, tag, push, write the manifest; and reading it back.
+
+`build_stage` is what `mlops ci build` runs: registry credentials, then `run_build`.
+`compile` and `rehearse` read the manifest through `manifest_for_commit`.
 
 Tags: the full commit SHA (what `compile` pins the pipeline to), the version tag (the git
 tag, else the short SHA) and the branch, each made valid as an image tag.
@@ -10,7 +13,9 @@ import datetime
 import json
 from pathlib import Path
 
-from framework.errors import UserError
+from framework.core.errors import UserError
+
+REQUIRED_KEYS = ("image", "images", "commit", "version_tag")
 
 
 def image_tags(ctx) -> list[str]:
@@ -29,7 +34,7 @@ def run_build(ctx, settings, *, push: bool, ca_bundle: str | None, manifest_path
     """Build the pipeline image for commit `ctx.commit`, push it if asked; the manifest."""
     from framework.container.client import build_ca_bundle, docker_client
     from framework.container.image import BuildProgress, build_image
-    from framework.discovery import project_root
+    from framework.pipeline.discovery import project_root
 
     repository = settings.image.repository
     if not repository:
@@ -90,4 +95,48 @@ def push_built(settings, manifest_path: Path) -> dict:
         push_refs(client, manifest["images"], lambda line: print(line, flush=True))
     manifest["pushed"] = True
     Path(manifest_path).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def build_stage(ctx, settings, *, push: bool, ca_bundle: str | None, manifest_path: str) -> dict:
+    """The stage: check the CA bundle, build (and push, with registry credentials) the image."""
+    from framework.ci.registry_auth import docker_auth
+
+    if ca_bundle and not Path(ca_bundle).is_file():
+        raise UserError(f"--ca-bundle {ca_bundle}: no such file")
+    Path(manifest_path).parent.mkdir(parents=True, exist_ok=True)
+    repository = settings.image.repository or ""
+    if push:
+        with docker_auth(repository):
+            manifest = run_build(ctx, settings, push=True, ca_bundle=ca_bundle,
+                                 manifest_path=manifest_path)
+    else:
+        manifest = run_build(ctx, settings, push=False, ca_bundle=ca_bundle,
+                             manifest_path=manifest_path)
+    missing = [k for k in REQUIRED_KEYS if k not in manifest]
+    if missing:
+        raise UserError(f"build manifest lacks {', '.join(missing)}")
+    return manifest
+
+
+def read_manifest(path: Path) -> dict:
+    """The build manifest `build` wrote; a clear error when build has not run."""
+    try:
+        manifest = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no build manifest (run `mlops ci build` first)") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not a JSON build manifest ({exc.msg})") from None
+    missing = [k for k in REQUIRED_KEYS if k not in manifest]
+    if missing:
+        raise UserError(f"{path}: build manifest lacks {', '.join(missing)}")
+    return manifest
+
+
+def manifest_for_commit(path: Path, commit: str) -> dict:
+    """The build manifest, which must be this commit's: a stale one is a clear error."""
+    manifest = read_manifest(path)
+    if manifest["commit"] != commit:
+        raise UserError(f"{path}: the build manifest is for commit {manifest['commit'][:12]}, "
+                        f"this build is {commit[:12]} (run `mlops ci build` for this commit)")
     return manifest

@@ -25,8 +25,7 @@ def compile_stage(ctx, settings, *, manifest_path: Path, output_dir: Path,
     The push happens here, not in `build`, so that nothing leaves the CI machine before the
     rehearsal stage has run the pipeline in that image.
     """
-    from framework.ci.build import push_built
-    from framework.ci.build_stage import manifest_for_commit
+    from framework.ci.build import manifest_for_commit, push_built
     from framework.production.release import resolve_release
     from framework.runners import get_runner
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional
 
-from framework.errors import UserError
+from framework.core.errors import UserError
 
 SHORT = 7
 
@@ -151,7 +151,7 @@ def ci_context(environ: Mapping[str, str] | None = None, root: Path | None = Non
     """The CI context of the current build, from Jenkins, Cloud Build or git."""
     environ = os.environ if environ is None else environ
     if root is None:
-        from framework.discovery import project_root
+        from framework.pipeline.discovery import project_root
 
         root = project_root()
     system = detect_system(environ)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from framework.ci import artifacts
 from framework.ci.compiling import RECORD
-from framework.errors import UserError
+from framework.core.errors import UserError
 
 
 def deploy_stage(ctx, settings, *, work_dir: Path, run: bool, wait: bool,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Optional
 from xml.sax.saxutils import escape
 
-from framework.errors import UserError
+from framework.core.errors import UserError
 
 MULTIBRANCH = "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject"
 

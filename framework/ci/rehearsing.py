@@ -12,9 +12,9 @@ from pathlib import Path
 
 def rehearse_stage(ctx, settings, *, manifest_path: Path, root: Path,
                    ignore: tuple[str, ...] = ()) -> dict:
-    from framework.ci.build_stage import manifest_for_commit
+    from framework.ci.build import manifest_for_commit
+    from framework.core.progress import format_summary
     from framework.production.release import resolve_release
-    from framework.progress import format_summary
     from framework.rehearsal.rehearse import raise_for_failure, rehearse
     from framework.runners import get_runner
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from framework.ci.routing import AUTO_ENV, NO_ENV, CiConfig, Route
 from framework.ci.stages import PARAMETERS, STEPS, VENV, Step
-from framework.errors import UserError
+from framework.core.errors import UserError
 
 JENKINSFILE = "Jenkinsfile"
 CLOUDBUILD = "cloudbuild.yaml"

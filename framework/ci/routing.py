@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from framework.ci.stages import STAGES
-from framework.errors import UserError
+from framework.core.errors import UserError
 
 CONFIG_FILE = "ci.yaml"
 DEPLOYABLE_RUNNERS = ("kubeflow", "vertex")
@@ -124,7 +124,7 @@ def load_config(root: Path | None = None) -> CiConfig:
     from framework.settings.schema import build
 
     if root is None:
-        from framework.discovery import project_root
+        from framework.pipeline.discovery import project_root
 
         root = project_root()
     path = root / CONFIG_FILE

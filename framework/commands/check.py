@@ -21,7 +21,7 @@ def add_arguments(parser) -> None:
 
 def target_runner(args, **options):
     """(settings, runner) for --pipeline/--env/--target and the release options."""
-    from framework.errors import UserError
+    from framework.core.errors import UserError
     from framework.production.release import release_from_args
     from framework.runners import get_runner
     from framework.settings import load_settings
@@ -36,7 +36,7 @@ def target_runner(args, **options):
 
 
 def run(args) -> int:
-    from framework.preflight import blocking
+    from framework.production.preflight import blocking
 
     runner = target_runner(args)
     findings = runner.check()

@@ -141,7 +141,7 @@ def _prepare(args):
 
     from framework.ci.context import ci_context
     from framework.ci.routing import changed_paths, load_config, make_plan
-    from framework.discovery import project_root
+    from framework.pipeline.discovery import project_root
 
     root = project_root()
     config = load_config(root)
@@ -177,7 +177,7 @@ def _plan(args) -> int:
 
 def _test(args) -> int:
     from framework.ci.testing import run_tests
-    from framework.errors import UserError
+    from framework.core.errors import UserError
 
     root, _ctx, config, _pipeline, plan = _prepare(args)
     if _skipped(plan, "test"):
@@ -217,7 +217,7 @@ def _settings_for(pipeline: str, plan):
 def _build(args) -> int:
     import os
 
-    from framework.ci.build_stage import build_stage
+    from framework.ci.build import build_stage
 
     root, ctx, _config, pipeline, plan = _prepare(args)
     if _skipped(plan, "build"):
@@ -236,7 +236,7 @@ def _build(args) -> int:
 
 def _rehearse(args) -> int:
     from framework.ci.rehearsing import rehearse_stage
-    from framework.preflight import parse_ignore
+    from framework.production.preflight import parse_ignore
 
     root, ctx, config, pipeline, plan = _prepare(args)
     if _skipped(plan, "rehearse"):
@@ -250,7 +250,7 @@ def _rehearse(args) -> int:
 
 def _compile(args) -> int:
     from framework.ci.compiling import compile_stage
-    from framework.preflight import parse_ignore
+    from framework.production.preflight import parse_ignore
 
     root, ctx, config, pipeline, plan = _prepare(args)
     if _skipped(plan, "compile"):
@@ -291,7 +291,7 @@ def _abs(root, path):
 def _render(args) -> int:
     from framework.ci.render import cloudbuild_trigger_commands, write
     from framework.ci.routing import load_config
-    from framework.discovery import project_root
+    from framework.pipeline.discovery import project_root
 
     root = project_root()
     config = load_config(root)
@@ -308,7 +308,7 @@ def _verify(args) -> int:
 
     from framework.ci.render import CiFileDriftError, drift
     from framework.ci.routing import load_config
-    from framework.discovery import project_root
+    from framework.pipeline.discovery import project_root
 
     root = project_root()
     diffs = drift(root, load_config(root))

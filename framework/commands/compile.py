@@ -22,8 +22,8 @@ def run(args) -> int:
     import time
 
     from framework.commands.check import target_runner
-    from framework.preflight import parse_ignore
     from framework.production.compile import default_out_dir
+    from framework.production.preflight import parse_ignore
 
     runner = target_runner(args, ignore=parse_ignore(args.ignore))
     started = time.monotonic()

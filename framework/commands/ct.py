@@ -84,9 +84,9 @@ def _print(decision) -> None:
 
 
 def _run(settings, args) -> int:
+    from framework.core.errors import RunFailedError
     from framework.ct import EXIT_FIRED, EXIT_NONE_FIRED
     from framework.ct.loop import format_run, run_once
-    from framework.errors import RunFailedError
 
     decision = run_once(settings, runner_name=args.runner, force=args.force,
                         runner_options={"verbose": args.verbose}, announce=_print)

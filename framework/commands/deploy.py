@@ -26,8 +26,8 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from framework.commands.check import target_runner
-    from framework.errors import UserError
-    from framework.preflight import parse_ignore
+    from framework.core.errors import UserError
+    from framework.production.preflight import parse_ignore
 
     if args.wait and not args.run:
         raise UserError("--wait needs --run (there is no run to wait for)")

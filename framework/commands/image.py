@@ -25,7 +25,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from framework.container.client import build_ca_bundle, docker_client
     from framework.container.image import BuildProgress, build_image
-    from framework.discovery import project_root
+    from framework.pipeline.discovery import project_root
     from framework.runners.container import ContainerRunner
     from framework.settings import load_settings
 

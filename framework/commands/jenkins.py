@@ -46,7 +46,7 @@ def add_arguments(parser) -> None:
 
 
 def _params(pairs: list[str]) -> dict[str, str]:
-    from framework.errors import UserError
+    from framework.core.errors import UserError
 
     out = {}
     for pair in pairs:

@@ -17,8 +17,8 @@ def run(args) -> int:
     import json
 
     from framework.ct.quiet import quiet_libraries
-    from framework.lineage import Graph, format_lineage, model_lineage
-    from framework.metadata import open_store
+    from framework.metadata.lineage import Graph, format_lineage, model_lineage
+    from framework.metadata.store import open_store
     from framework.settings import load_settings
 
     quiet_libraries()

@@ -11,7 +11,7 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import sys
 
-    from framework.discovery import list_pipelines, project_root, shown, skipped_folders
+    from framework.pipeline.discovery import list_pipelines, project_root, shown, skipped_folders
 
     found = list_pipelines()
     # On stderr: stdout stays the list, one pipeline a line, for scripts.

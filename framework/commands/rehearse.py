@@ -32,9 +32,9 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from framework.commands._common import write_json
     from framework.commands.check import target_runner
+    from framework.core.progress import format_summary
     from framework.ct.quiet import quiet_libraries
-    from framework.preflight import parse_ignore
-    from framework.progress import format_summary
+    from framework.production.preflight import parse_ignore
     from framework.rehearsal.rehearse import default_root, raise_for_failure, rehearse
     from framework.runners.container import ContainerRunner
 

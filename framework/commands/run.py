@@ -20,7 +20,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from framework.commands._common import write_json
-    from framework.progress import format_summary
+    from framework.core.progress import format_summary
     from framework.runners import get_runner
     from framework.runners.local import raise_for_result
     from framework.settings import load_settings

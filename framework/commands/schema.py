@@ -15,8 +15,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from framework.discovery import find_pipeline
-    from framework.schema_tools import latest_statistics_uri, refresh_schema
+    from framework.pipeline.discovery import find_pipeline
+    from framework.pipeline.schema_tools import latest_statistics_uri, refresh_schema
     from framework.settings import load_settings
 
     settings = load_settings(args.pipeline, args.env)

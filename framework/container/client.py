@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from framework.errors import UserError
+from framework.core.errors import UserError
 
 SETUP_HINT = ("start one (on Debian: sudo local/setup-podman.sh) and set DOCKER_HOST, "
               "e.g. DOCKER_HOST=unix:///tmp/podman.sock")

@@ -32,7 +32,7 @@ def build_context(root: Path, ca_bundle: str | None = None):
     """A seekable file object holding the context tar (the caller closes it)."""
     from docker.utils.build import create_archive
 
-    from framework.errors import UserError
+    from framework.core.errors import UserError
 
     root = Path(root)
     if not (root / DOCKERFILE).is_file():

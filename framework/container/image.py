@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from framework.errors import UserError
+from framework.core.errors import UserError
 
 TAG_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 # Podman prints "STEP 3/12: ..." (with "[2/2] " in multi-stage builds), Docker "Step 3/12 : ...".

@@ -12,7 +12,7 @@ import json
 import os
 from typing import Optional
 
-from framework.lineage import Graph, TrainingRecord, props
+from framework.metadata.lineage import Graph, TrainingRecord, props
 
 BATCH = 2048
 
@@ -95,7 +95,7 @@ def worsening(metric: str, evaluation: float, value: float) -> float:
 
 
 def _require(metric: Optional[str]) -> None:
-    from framework.errors import UserError
+    from framework.core.errors import UserError
 
     if metric is None:  # no default: which metric fits depends on the model
         raise UserError("key 'ct.decay.metric' is not set: name a metric the serving "
@@ -110,7 +110,7 @@ def metric_value(metric: Optional[str], labels, scores) -> float:
     """
     import numpy as np
 
-    from framework.errors import UserError
+    from framework.core.errors import UserError
 
     _require(metric)
     y, p = np.asarray(labels, dtype=float).reshape(-1), np.asarray(scores, dtype=float)
@@ -165,8 +165,8 @@ def score_serving_model(graph: Graph, record: TrainingRecord, spec: str,
     import pandas as pd
     import tensorflow as tf
 
-    from framework.errors import UserError
-    from framework.outcome import evaluation_metrics
+    from framework.core.errors import UserError
+    from framework.metadata.outcome import evaluation_metrics
 
     _require(metric)
     files = labelled_files(spec)

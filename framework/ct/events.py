@@ -37,7 +37,7 @@ def parse_message(event: dict) -> dict:
     bucket = attributes.get("bucketId") or payload.get("bucket")
     name = attributes.get("objectId") or payload.get("name")
     if not bucket or not name:
-        from framework.errors import UserError
+        from framework.core.errors import UserError
 
         raise UserError("the message names no bucket and object (expected a GCS notification: "
                         "attributes bucketId/objectId or JSON data with bucket/name)")

@@ -37,7 +37,7 @@ class Decision:
         return [f"{t.name}: {t.error}" for t in self.triggers if t.error]
 
     def raise_for_errors(self) -> None:
-        from framework.errors import TriggerError
+        from framework.core.errors import TriggerError
 
         if self.errors:
             raise TriggerError(f"trigger {'; '.join(self.errors)} (could not be evaluated: "
@@ -116,7 +116,7 @@ def watch(settings, interval: float, max_iterations: Optional[int] = None, *,
           on_run: Callable[[Decision], None] = lambda d: None,
           sleep: Callable[[float], None] = time.sleep) -> list[Decision]:
     """run_once every `interval` seconds; a failed run is recorded and the loop goes on."""
-    from framework.errors import UserError
+    from framework.core.errors import UserError
 
     decisions = []
     iteration = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from framework.errors import UserError
+from framework.core.errors import UserError
 
 
 def _cron(settings):

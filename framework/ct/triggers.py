@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Optional
 
-from framework.lineage import Graph, props, serving_model, training_record
+from framework.metadata.lineage import Graph, props, serving_model, training_record
 
 
 @dataclass
@@ -242,8 +242,8 @@ def enabled_triggers(settings) -> list[str]:
 
 def evaluate(settings, names: Optional[list[str]] = None, now=None) -> list[TriggerResult]:
     """Evaluate the enabled triggers (or `names`) once against the settings' MLMD store."""
-    from framework.errors import UserError
-    from framework.metadata import open_store
+    from framework.core.errors import UserError
+    from framework.metadata.store import open_store
 
     results = []
     with open_store(settings) as store:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from framework.errors import UserError
+from framework.core.errors import UserError
 
 TARGETS = ("kubeflow", "vertex")
 TARGET_FILES = {"kubeflow": "{name}-kubeflow.yaml", "vertex": "{name}-vertex.json"}
@@ -40,7 +40,7 @@ class Compiled:
 
 def default_out_dir(settings) -> str:
     """Where `mlops compile` writes when no --out is given: .mlops/compiled/<env>."""
-    from framework.discovery import project_root
+    from framework.pipeline.discovery import project_root
 
     return str(project_root() / ".mlops" / "compiled" / settings.env)
 
@@ -68,7 +68,7 @@ def _modules_from_image():
 
 def build_pipeline(settings):
     """The TFX pipeline from the package's factory, for target settings."""
-    from framework.discovery import load_factory
+    from framework.pipeline.discovery import load_factory
 
     with _modules_from_image():
         return load_factory(settings.pipeline.name)(settings)

@@ -1,6 +1,6 @@
 """DataflowRunner arguments, checked with Beam's own option parser and validator.
 
-The arguments themselves come from `framework.pipeline_support.beam_args(settings)`; this
+The arguments themselves come from `framework.pipeline.pipeline_support.beam_args(settings)`; this
 module says, one line each, what Beam would reject, before anything is compiled.
 """
 
@@ -91,7 +91,7 @@ def _validate(options, validator_class) -> list[str]:
 
 def dataflow_args(settings) -> list[str]:
     """The DataflowRunner arguments settings produce (empty for DirectRunner)."""
-    from framework.pipeline_support import beam_args
+    from framework.pipeline.pipeline_support import beam_args
 
     if settings.beam.runner != "DataflowRunner":
         return []

@@ -84,7 +84,7 @@ def _cluster_problems(settings) -> list[str]:
 
 def check_portable(settings) -> list[str]:
     """Problems with a portable runner's settings (none for other runners), Beam's own last."""
-    from framework.pipeline_support import PORTABLE_RUNNERS, beam_args
+    from framework.pipeline.pipeline_support import PORTABLE_RUNNERS, beam_args
     from framework.production.dataflow import check_beam_args
 
     if settings.beam.runner not in PORTABLE_RUNNERS:
@@ -98,7 +98,7 @@ def docker_environment_problems(settings, missing_in_image: Callable[[str, list]
 
     `missing_in_image(image, paths)` answers which paths the image lacks (the engine's view).
     """
-    from framework.pipeline_support import PORTABLE_RUNNERS, portable_args
+    from framework.pipeline.pipeline_support import PORTABLE_RUNNERS, portable_args
 
     portable = settings.beam.portable
     if settings.beam.runner not in PORTABLE_RUNNERS or portable.environment_type != "DOCKER":

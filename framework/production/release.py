@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from framework.errors import UserError
+from framework.core.errors import UserError
 from framework.settings.schema import SAFE_IMAGE, SAFE_TAG
 
 

@@ -38,14 +38,14 @@ class ProductionRunner(Runner):
 
     def check(self):
         """The pre-flight findings for this target (nothing raised)."""
-        from framework.preflight import run_preflight
+        from framework.production.preflight import run_preflight
 
         self.findings = run_preflight(self.target_settings, self.name, self.build_pipeline())
         return self.findings
 
     def check_settings(self):
         """Only the settings rules: what deploy --package can still check (no pipeline)."""
-        from framework.preflight import check_settings, raise_on_errors
+        from framework.production.preflight import check_settings, raise_on_errors
 
         self.findings = check_settings(self.target_settings, self.name)
         raise_on_errors(self.findings, self.ignore, printer=self.printer)
@@ -70,7 +70,7 @@ class ProductionRunner(Runner):
         Without it the pre-flight check would also report what follows from it (Dataflow's
         default worker image is the tagged pipeline image), which reads as a second problem.
         """
-        from framework.errors import UserError
+        from framework.core.errors import UserError
 
         if self.release.tag or "image-tag" in self.ignore or "@" in (self.release.image or ""):
             return  # tagged, told to go ahead (`--ignore image-tag`), or pinned by digest
@@ -82,8 +82,8 @@ class ProductionRunner(Runner):
             f"'{settings.env}' block of {settings.source or 'settings.yaml'}")
 
     def compile_checked(self, out_dir):
-        from framework.preflight import raise_on_errors
         from framework.production.compile import compile_pipeline
+        from framework.production.preflight import raise_on_errors
 
         self.require_tag()
         raise_on_errors(self.check(), self.ignore, printer=self.printer)
@@ -99,7 +99,7 @@ class ProductionRunner(Runner):
         A run that ends in another state than succeeded is a RunResult with succeeded=False
         (as on the local runner); options `package`, `out_dir` and `timeout` are honoured.
         """
-        from framework.errors import RunFailedError
+        from framework.core.errors import RunFailedError
 
         started = time.monotonic()
         try:

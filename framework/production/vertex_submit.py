@@ -11,7 +11,7 @@ import datetime
 import re
 from typing import Optional
 
-from framework.errors import RunFailedError, UserError
+from framework.core.errors import RunFailedError, UserError
 from framework.production.kfp_deploy import DeployOutcome, DeployTimeoutError
 
 SUCCEEDED = "PIPELINE_STATE_SUCCEEDED"

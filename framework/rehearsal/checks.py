@@ -15,7 +15,7 @@ import os
 from pathlib import PurePosixPath
 
 from framework.container.image import paths_missing
-from framework.errors import UserError
+from framework.core.errors import UserError
 
 
 class RehearsalCheckError(UserError):

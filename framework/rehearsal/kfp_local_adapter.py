@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from framework.errors import UserError
+from framework.core.errors import UserError
 
 # kfp versions whose kfp/local sources these seams were read from.
 SUPPORTED = ("2.13.",)

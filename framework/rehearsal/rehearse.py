@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from framework.errors import RunFailedError, UserError
+from framework.core.errors import RunFailedError, UserError
 from framework.runners.base import ComponentResult, RunResult
 
 LOG_TAIL = 15  # lines of a failed task's log shown in the terminal
@@ -46,7 +46,7 @@ class RehearsalResult:
 
 
 def default_root(settings) -> Path:
-    from framework.discovery import project_root
+    from framework.pipeline.discovery import project_root
 
     return project_root() / ".mlops" / "rehearsal" / settings.pipeline.name / settings.env
 
@@ -66,7 +66,7 @@ def sample_data(settings, data: Optional[str]) -> Path:
 
 
 def _local_beam_args(settings) -> list[str]:
-    from framework.pipeline_support import beam_args
+    from framework.pipeline.pipeline_support import beam_args
 
     beam = dataclasses.replace(settings.beam, runner="DirectRunner", extra_args=[])
     return beam_args(settings.replace(beam=beam))
@@ -74,7 +74,7 @@ def _local_beam_args(settings) -> list[str]:
 
 def prepare_spec(compiled, settings, root: Path):
     """(LocalSpec, {what: local folder}) for a compiled pipeline and its target settings."""
-    from framework.pipeline_support import beam_args
+    from framework.pipeline.pipeline_support import beam_args
     from framework.rehearsal.local_spec import localize
 
     pipeline = settings.pipeline
@@ -170,7 +170,7 @@ def execute(spec_file: Path, parameters: dict, root: Path, observed) -> None:
 
 def outcome(tasks) -> tuple[dict, Optional[bool], Optional[str]]:
     """(metrics, blessed, pushed destination) from the Evaluator's and Pusher's outputs."""
-    from framework.outcome import evaluation_metrics
+    from framework.metadata.outcome import evaluation_metrics
 
     metrics, blessed, pushed = {}, None, None
     for task in tasks:
@@ -249,7 +249,7 @@ def rehearse(runner, *, root: Path, data: Optional[str] = None, image: Optional[
              package: Optional[str] = None, keep_containers: bool = False,
              say: Callable[[str], None] = print, progress=None) -> RehearsalResult:
     """Prepare, then execute; a failed task is in the result (see `raise_for_failure`)."""
-    from framework.progress import ConsoleProgress
+    from framework.core.progress import ConsoleProgress
 
     started = time.monotonic()
     settings = runner.target_settings

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterator, Optional
 
-from framework.errors import UserError
+from framework.core.errors import UserError
 from framework.storage import files, lease
 
 STAGES = ("candidate", "canary", "production", "archived")

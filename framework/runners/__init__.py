@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from framework.errors import UserError
+from framework.core.errors import UserError
 
 RUNNERS = {
     "local": "framework.runners.local:LocalRunner",

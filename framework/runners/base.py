@@ -57,8 +57,8 @@ class Runner(abc.ABC):
 
     def build_pipeline(self):
         """The TFX pipeline from the pipeline package's factory, for this runner's settings."""
-        from framework import speedups
-        from framework.discovery import load_factory
+        from framework.core import speedups
+        from framework.pipeline.discovery import load_factory
 
         with speedups.building(self.settings):
             return load_factory(self.settings.pipeline.name)(self.settings)

@@ -26,8 +26,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from framework.errors import UserError
-from framework.net import answers
+from framework.core.errors import UserError
+from framework.core.net import answers
 
 START_TIMEOUT_S = 90.0
 
@@ -66,7 +66,7 @@ def service_ports(settings) -> dict[str, int]:
 
 
 def _environment(settings) -> dict[str, str]:
-    from framework.discovery import find_pipeline, project_root
+    from framework.pipeline.discovery import find_pipeline, project_root
 
     env = dict(os.environ)
     paths = [str(project_root()), str(find_pipeline(settings.pipeline.name).folder)]

@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections import deque
 
-from framework.errors import UserError
+from framework.core.errors import UserError
 from framework.runners.base import ComponentResult, Runner, RunResult
 
 LOCAL_IMAGE_TAG = "local"
@@ -106,7 +106,7 @@ class ContainerRunner(Runner):
         """The image to run: the one named with --image, else a build of docker/."""
         from framework.container.client import build_ca_bundle
         from framework.container.image import BuildProgress, build_image, image_exists
-        from framework.discovery import project_root
+        from framework.pipeline.discovery import project_root
 
         if self.image:
             if not image_exists(client, self.image):
@@ -135,7 +135,7 @@ class ContainerRunner(Runner):
 
     def run(self, progress=None) -> RunResult:
         from framework.container.client import docker_client
-        from framework.progress import ConsoleProgress
+        from framework.core.progress import ConsoleProgress
 
         progress = progress or ConsoleProgress()
         started = time.monotonic()
@@ -239,8 +239,8 @@ class ContainerRunner(Runner):
         """Metrics, blessing and push from the host's store; TFMA's log noise to a file."""
         from pathlib import Path
 
-        from framework.outcome import read_outcome
-        from framework.progress import SilentProgress
+        from framework.core.progress import SilentProgress
+        from framework.metadata.outcome import read_outcome
         from framework.runners.log_capture import quiet_logs
 
         log_file = None
@@ -253,7 +253,7 @@ class ContainerRunner(Runner):
 
     def _states_from_metadata(self, result: RunResult) -> None:
         """Component states as the host's ML-Metadata holds them (the store of record)."""
-        from framework.metadata import open_store, run_executions
+        from framework.metadata.store import open_store, run_executions
 
         try:
             with open_store(self.settings) as store:

@@ -14,7 +14,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from framework.errors import RunFailedError, ValidationGateError
+from framework.core.errors import RunFailedError, ValidationGateError
 from framework.runners.base import ComponentResult, Runner, RunResult
 from framework.runners.log_capture import quiet_logs
 
@@ -67,7 +67,7 @@ def default_log_dir(settings) -> str:
 
     root = settings.pipeline.pipeline_root
     if files.is_remote(root):
-        from framework.discovery import project_root
+        from framework.pipeline.discovery import project_root
 
         return str(project_root() / ".mlops" / "logs" / settings.pipeline.name)
     return os.path.join(root, "logs")
@@ -88,8 +88,8 @@ class LocalRunner(Runner):
             f"{run_id.replace(':', '-')}.log"
 
     def run(self, progress=None) -> RunResult:
-        from framework.data_checks import check_local_inputs
-        from framework.progress import ConsoleProgress
+        from framework.core.progress import ConsoleProgress
+        from framework.pipeline.data_checks import check_local_inputs
 
         progress = progress or ConsoleProgress()
         self._check_beam()
@@ -118,7 +118,7 @@ class LocalRunner(Runner):
     def _store_guard(self, progress):
         """SQLite allows one writer: runs on one store take turns. MySQL takes them all."""
         if self._shared_store:
-            from framework.metadata import open_store
+            from framework.metadata.store import open_store
 
             with open_store(self.settings):  # a wrong password or no server: stop here
                 pass
@@ -128,7 +128,7 @@ class LocalRunner(Runner):
             yield
 
     def _cancel_orphans(self, progress) -> None:
-        from framework.metadata import cancel_orphaned_executions, open_store
+        from framework.metadata.store import cancel_orphaned_executions, open_store
 
         sqlite = self.settings.metadata.sqlite_path
         if not self._shared_store and not (sqlite and os.path.exists(sqlite)):
@@ -147,8 +147,8 @@ class LocalRunner(Runner):
         from tfx.dsl.components.base import base_component
         from tfx.orchestration.portable import runtime_parameter_utils
 
-        from framework.metadata import connection_config
-        from framework.user_code_wheels import reuse_built_wheels
+        from framework.metadata.store import connection_config
+        from framework.runners.user_code_wheels import reuse_built_wheels
 
         pipeline = self.build_pipeline()
         pipeline.metadata_connection_config = connection_config(self.settings)
@@ -168,7 +168,7 @@ class LocalRunner(Runner):
         from tfx.orchestration.local import runner_utils
         from tfx.orchestration.portable import launcher
 
-        from framework import speedups
+        from framework.core import speedups
 
         with speedups.running_here(self.settings):  # components run in this process
             ir = self._compile(run_id)
@@ -220,8 +220,8 @@ class LocalRunner(Runner):
 
     def _check_beam(self) -> None:
         """A portable runner's settings, checked before anything runs (one line, the first)."""
-        from framework.errors import SettingsError, UserError
-        from framework.net import answers
+        from framework.core.errors import SettingsError, UserError
+        from framework.core.net import answers
         from framework.production.portable import check_portable, split_endpoint
 
         problems = check_portable(self.settings)
@@ -257,8 +257,8 @@ class LocalRunner(Runner):
 
     def _package_location(self, exc: BaseException) -> str | None:
         """'file:line' in the pipeline package where `exc` came from (the user's code)."""
-        from framework.discovery import find_pipeline, package_location
-        from framework.errors import UserError
+        from framework.core.errors import UserError
+        from framework.pipeline.discovery import find_pipeline, package_location
 
         try:
             return package_location(exc, find_pipeline(self.settings.pipeline.name).folder)
@@ -274,15 +274,15 @@ class LocalRunner(Runner):
                 "run needed it; run again: finished components come from the cache")
 
     def _record_owner(self, run_id: str) -> None:
-        from framework.metadata import open_store, record_run_owner
+        from framework.metadata.store import open_store, record_run_owner
 
         with open_store(self.settings) as store:
             record_run_owner(store, self.settings.pipeline.name, run_id)
 
     def _store_lost(self) -> str | None:
         """What to say when a component failed because the MySQL server went away."""
-        from framework.metadata import describe_store
-        from framework.net import answers
+        from framework.core.net import answers
+        from framework.metadata.store import describe_store
 
         mysql = self.settings.metadata.mysql
         if mysql is None or answers(mysql.host, mysql.port):
@@ -294,7 +294,7 @@ class LocalRunner(Runner):
     def _state(conn, info) -> str:
         from tfx.orchestration import metadata
 
-        from framework.metadata import STATE_NAMES
+        from framework.metadata.store import STATE_NAMES
 
         if info is None or info.execution_id is None:
             return "skipped"
@@ -303,7 +303,7 @@ class LocalRunner(Runner):
         return STATE_NAMES.get(execution.last_known_state, "?")
 
     def _read_outcome(self, result: RunResult) -> None:
-        from framework.outcome import read_outcome
+        from framework.metadata.outcome import read_outcome
 
         with_store = read_outcome(self.settings, result.run_id)
         result.metrics, result.blessed, result.pushed_model = with_store

@@ -6,7 +6,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from framework.errors import UserError
+from framework.core.errors import UserError
 from framework.serving.app import PredictionService
 
 log = logging.getLogger("mlops.serve")

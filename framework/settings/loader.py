@@ -9,7 +9,7 @@ import typing
 from pathlib import Path
 from typing import Any, Mapping
 
-from framework.errors import SettingsError
+from framework.core.errors import SettingsError
 from framework.settings.model import Settings
 from framework.settings.schema import build, field_paths
 
@@ -174,7 +174,7 @@ def settings_from_dict(
 
 def load_settings(pipeline: str, env: str | None = None, *, environ: Mapping[str, str] | None = None) -> Settings:
     """Settings of pipeline `pipeline` for environment `env` (default: $MLOPS_ENV or local)."""
-    from framework.discovery import find_pipeline, project_root
+    from framework.pipeline.discovery import find_pipeline, project_root
 
     environ = os.environ if environ is None else environ
     env = env or environ.get("MLOPS_ENV") or "local"

@@ -489,7 +489,7 @@ class Settings:
     # outputs (`mlops run --no-cache` turns it off once; Vertex AI follows vertex.enable_caching).
     enable_cache: bool = True
     # Work-arounds for slow spots in the pinned TensorFlow, TFX, google-api-core and CPython
-    # (framework/speedups.py, the Performance page): seconds off start-up, training and
+    # (framework/core/speedups.py, the Performance page): seconds off start-up, training and
     # evaluation of local and container runs; none changes what a run computes. Each applies
     # only to the exact versions it was written for and does nothing on others. False turns
     # them all off for this environment's runs (to rule them out after an upgrade, say);

@@ -13,7 +13,7 @@ import types
 import typing
 from typing import Any, Callable
 
-from framework.errors import SettingsError
+from framework.core.errors import SettingsError
 
 # Where a value came from, by dotted key path: "settings.yaml [local]" or "env MLOPS_X".
 SourceOf = Callable[[str], str]

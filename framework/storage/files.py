@@ -12,7 +12,7 @@ import posixpath
 from functools import lru_cache
 from typing import Optional
 
-from framework.errors import UserError
+from framework.core.errors import UserError
 
 GS = "gs://"
 

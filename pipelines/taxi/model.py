@@ -18,8 +18,8 @@ from tfx_bsl.public import tfxio  # noqa: E402
 
 from pipelines.taxi import features  # noqa: E402
 
-try:  # on every runner the Trainer runs on, Keras 2 tracing ~8x faster (framework/speedups.py)
-    from framework.speedups import skip_autograph_of_tf_keras
+try:  # on every runner the Trainer runs on, Keras 2 tracing ~8x faster (framework/core/speedups.py)
+    from framework.core.speedups import skip_autograph_of_tf_keras
 except ImportError:  # the module used without the framework installed
     pass
 else:

@@ -32,7 +32,7 @@ def _inputs_and_validation(settings) -> _Inputs:
 
     from framework.components.arrow_csv_example_gen import ArrowCsvExampleGen
     from framework.components.validation_gate import ValidationGate
-    from framework.pipeline_support import import_schema, span_range_config, span_window_examples
+    from framework.pipeline.pipeline_support import import_schema, span_range_config, span_window_examples
 
     # CsvExampleGen's spec and splits with a C++ CSV reader (framework/components/
     # arrow_csv_example_gen.py); the node keeps CsvExampleGen's name.
@@ -65,7 +65,7 @@ def _inputs_and_validation(settings) -> _Inputs:
 def _transform(settings, inputs: _Inputs):
     from tfx import v1 as tfx
 
-    from framework.pipeline_support import module_file
+    from framework.pipeline.pipeline_support import module_file
 
     transform = tfx.components.Transform(
         examples=inputs.train_examples,
@@ -95,7 +95,7 @@ def _tuner(settings, inputs: _Inputs, transform):
         return None
     from tfx import v1 as tfx
 
-    from framework.pipeline_support import module_file
+    from framework.pipeline.pipeline_support import module_file
 
     return tfx.components.Tuner(
         module_file=module_file(settings, HERE / "model.py"),
@@ -111,7 +111,7 @@ def _tuner(settings, inputs: _Inputs, transform):
 def _trainer(settings, inputs: _Inputs, transform, tuner):
     from tfx import v1 as tfx
 
-    from framework.pipeline_support import module_file
+    from framework.pipeline.pipeline_support import module_file
 
     training = settings.training
     tuned = {"hyperparameters": tuner.outputs["best_hyperparameters"]} if tuner else {}
@@ -132,7 +132,7 @@ def _evaluation_and_push(settings, inputs: _Inputs, trainer) -> list:
     from tfx import v1 as tfx
 
     from framework.components.atomic_pusher import AtomicPusher
-    from framework.pipeline_support import baseline_model, eval_config
+    from framework.pipeline.pipeline_support import baseline_model, eval_config
 
     baseline = baseline_model(settings, candidate=trainer.outputs["model"])
     evaluator = tfx.components.Evaluator(
@@ -158,7 +158,7 @@ def _evaluation_and_push(settings, inputs: _Inputs, trainer) -> list:
 
 def create_pipeline(settings):
     """The TFX pipeline for these settings; which runner runs it is not its concern."""
-    from framework.pipeline_support import make_pipeline
+    from framework.pipeline.pipeline_support import make_pipeline
 
     inputs = _inputs_and_validation(settings)
     transform = _transform(settings, inputs)

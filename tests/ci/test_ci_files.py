@@ -280,7 +280,7 @@ def test_approvers_and_approval_timeout_come_from_ci_yaml():
     ("approval_timeout_hours: 0", "must be a positive number"),
 ])
 def test_bad_approval_settings_in_ci_yaml_are_refused(tmp_path, value, message):
-    from framework.errors import UserError
+    from framework.core.errors import UserError
 
     text = (ROOT / "ci.yaml").read_text()
     key = value.split(":")[0]

@@ -13,7 +13,7 @@ import pytest
 from framework.ci import artifacts, bootstrap, registry_auth
 from framework.ci.render import cloudbuild_trigger_commands
 from framework.ci.routing import load_config
-from framework.errors import UserError
+from framework.core.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ import pytest
 
 from framework.ci.context import CiContextError, ci_context, docker_tag
 from framework.ci.routing import EnvNotAllowedError, load_config, make_plan
-from framework.errors import UserError
+from framework.core.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
 SHA = "3f6c2a9d8e1b4c7a0f2e5d8c1b4a7e0d3c6b9a21"
@@ -199,7 +199,7 @@ def test_outside_ci_the_image_is_not_pushed_by_default(tmp_path):
 
 
 def test_a_route_without_branch_or_tag_is_rejected(tmp_path):
-    from framework.errors import UserError
+    from framework.core.errors import UserError
 
     (tmp_path / "ci.yaml").write_text("routes:\n  - env: dev\n")
     with pytest.raises(UserError, match="exactly one of 'branch' or 'tag'"):
@@ -207,7 +207,7 @@ def test_a_route_without_branch_or_tag_is_rejected(tmp_path):
 
 
 def test_an_unknown_key_in_ci_yaml_is_named(tmp_path):
-    from framework.errors import UserError
+    from framework.core.errors import UserError
 
     (tmp_path / "ci.yaml").write_text("routes: []\nskip_path: [docs/**]\n")
     with pytest.raises(UserError, match="skip_path"):

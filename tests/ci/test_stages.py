@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import types
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -135,11 +134,9 @@ def test_docs_only_commit_runs_only_the_documentation_tests(tmp_path):
     assert "runs tests/docs only" in test.stdout and "1 passed" in test.stdout
 
 
-# --- build: dispatch to framework.ci.build.run_build ----------------------------------
+# --- build: build_stage calls framework.ci.build.run_build ---------------------------
 
-def _fake_build_module(calls: list) -> types.ModuleType:
-    module = types.ModuleType("framework.ci.build")
-
+def _fake_run_build(monkeypatch, calls: list) -> None:
     def run_build(ctx, settings, *, push, ca_bundle, manifest_path):
         config_dir = os.environ.get("DOCKER_CONFIG")
         auths = None
@@ -153,8 +150,7 @@ def _fake_build_module(calls: list) -> types.ModuleType:
                       "manifest_path": manifest_path, "auths": auths})
         return manifest
 
-    module.run_build = run_build
-    return module
+    monkeypatch.setattr("framework.ci.build.run_build", run_build)
 
 
 def _in_process(monkeypatch, env: dict, *argv: str) -> int:
@@ -170,7 +166,7 @@ def _in_process(monkeypatch, env: dict, *argv: str) -> int:
 
 def test_build_stage_passes_context_push_and_ca_bundle_to_run_build(monkeypatch, tmp_path, capsys):
     calls: list = []
-    monkeypatch.setitem(sys.modules, "framework.ci.build", _fake_build_module(calls))
+    _fake_run_build(monkeypatch, calls)
     bundle = tmp_path / "proxy-ca.pem"
     bundle.write_text("-----BEGIN CERTIFICATE-----\n")
     manifest = tmp_path / "build-manifest.json"
@@ -198,7 +194,7 @@ def test_build_stage_passes_context_push_and_ca_bundle_to_run_build(monkeypatch,
 
 def test_build_stage_outside_ci_does_not_push_unless_asked(monkeypatch, tmp_path):
     calls: list = []
-    monkeypatch.setitem(sys.modules, "framework.ci.build", _fake_build_module(calls))
+    _fake_run_build(monkeypatch, calls)
     env = local_dev()
     assert _in_process(monkeypatch, env, "ci", "build", "--manifest",
                        str(tmp_path / "m.json")) == 0
@@ -209,7 +205,7 @@ def test_build_stage_outside_ci_does_not_push_unless_asked(monkeypatch, tmp_path
 
 
 def test_missing_ca_bundle_is_a_clear_error(monkeypatch, tmp_path, capsys):
-    monkeypatch.setitem(sys.modules, "framework.ci.build", _fake_build_module([]))
+    _fake_run_build(monkeypatch, [])
     code = _in_process(monkeypatch, local_dev(), "ci", "build",
                        "--ca-bundle", str(tmp_path / "nope.pem"))
     assert code == 2

@@ -35,7 +35,7 @@ def test_ca_bundle_goes_into_the_context_tar_only(tmp_path):
 
 def test_a_file_that_is_not_a_pem_bundle_is_refused(tmp_path):
     from framework.container.context import build_context
-    from framework.errors import UserError
+    from framework.core.errors import UserError
 
     bogus = tmp_path / "ca.pem"
     bogus.write_text("not a certificate")

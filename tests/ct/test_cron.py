@@ -4,8 +4,8 @@ import datetime
 
 import pytest
 
+from framework.core.errors import SettingsError
 from framework.ct.cron import parse
-from framework.errors import SettingsError
 
 SATURDAY_EVENING = datetime.datetime(2026, 11, 28, 20, 7)
 at = datetime.datetime

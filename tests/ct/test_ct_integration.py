@@ -17,7 +17,7 @@ import pytest
 
 from framework.ct import EXIT_FIRED, history
 from framework.ct.triggers import evaluate
-from framework.lineage import Graph, props, serving_model, training_record
+from framework.metadata.lineage import Graph, props, serving_model, training_record
 from tests.conftest import ROOT, mlops
 from tests.ct.helpers import generator
 
@@ -97,7 +97,7 @@ def test_worse_labelled_feedback_fires_decay(workspace):
 
 
 def _trained_spans(settings) -> set[int]:
-    from framework.metadata import open_store
+    from framework.metadata.store import open_store
 
     with open_store(settings) as store:
         graph = Graph(store, "taxi")
@@ -116,7 +116,7 @@ def test_new_span_ct_run_starts_a_run_that_trains_on_it(workspace):
 
 
 def test_two_overlapping_watchers_start_one_run(workspace):
-    from framework.metadata import open_store
+    from framework.metadata.store import open_store
 
     settings = workspace.settings()
     generator().generate_span(workspace.root / "spans", ROWS, seed=22, span=2)

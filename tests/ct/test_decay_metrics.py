@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from framework.core.errors import UserError
 from framework.ct.decay import metric_value, worsening
-from framework.errors import UserError
 
 
 def test_binary_accuracy_thresholds_one_score_at_half():

@@ -12,10 +12,10 @@ import kfp
 import pytest
 from google.cloud import aiplatform
 
+from framework.core.errors import UserError
 from framework.ct import history
 from framework.ct.events import match_input, on_new_files, parse_message
 from framework.ct.production import kfp_recurring_run, schedule, vertex_schedule
-from framework.errors import UserError
 from framework.runners.base import RunResult
 from tests.ct.helpers import settings_for
 from tests.doubles import shaped_like, signature_of

@@ -1,4 +1,4 @@
-"""framework/speedups.py changes how fast a run is, never what it computes.
+"""framework/core/speedups.py changes how fast a run is, never what it computes.
 
 The taxi pipeline runs twice in one workspace on the sample data: first with the speedups
 (as every run), then with MLOPS_SPEEDUPS=0 and --no-cache, so every component runs again.

@@ -17,14 +17,14 @@ COMPONENTS = {
 
 
 def _store(env):
-    from framework.metadata import open_store
+    from framework.metadata.store import open_store
     from framework.settings import load_settings
 
     return open_store(load_settings("taxi", "test", environ=env))
 
 
 def _executions(env, run_id):
-    from framework.metadata import run_executions
+    from framework.metadata.store import run_executions
 
     with _store(env) as store:
         return {r.node: r.state for r in run_executions(store, "taxi", run_id)}

@@ -136,7 +136,7 @@ def test_runtime_parameters_come_from_the_target_settings(target, tmp_path):
 
 
 def test_a_parameter_the_pipeline_does_not_declare_is_an_error(tmp_path):
-    from framework.errors import UserError
+    from framework.core.errors import UserError
     from framework.production.compile import compile_pipeline, target_settings
     from framework.production.release import resolve_release
     from framework.settings import load_settings

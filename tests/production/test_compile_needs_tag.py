@@ -42,7 +42,7 @@ def _runner(tag=None, ignore=()):
 
 
 def test_deploy_of_a_package_without_a_tag_stops_the_same_way(tmp_path):
-    from framework.errors import UserError
+    from framework.core.errors import UserError
 
     with pytest.raises(UserError, match=r"needs an image tag.*--tag TAG"):
         _runner().package_or_compile(str(tmp_path / "taxi-kubeflow.yaml"), None)
@@ -54,7 +54,7 @@ def test_a_tag_or_ignoring_image_tag_goes_on_to_the_preflight_check():
 
 
 def test_nothing_is_built_before_the_tag_is_there(monkeypatch):
-    from framework.errors import UserError
+    from framework.core.errors import UserError
     from framework.production import compile as production_compile
 
     def never(settings):

@@ -26,13 +26,13 @@ def _rules(findings, rule):
 
 
 def _check(target, env, **kwargs):
-    from framework.preflight import check_settings
+    from framework.production.preflight import check_settings
 
     return check_settings(_settings(target, env, **kwargs), target)
 
 
 def test_clean_dev_and_staging_settings_pass_the_settings_rules():
-    from framework.preflight import blocking
+    from framework.production.preflight import blocking
 
     assert blocking(_check("kubeflow", "dev")) == []
     assert blocking(_check("vertex", "staging")) == []
@@ -66,7 +66,7 @@ def _trainer_pipeline(module_file: str):
 
 
 def test_user_module_outside_the_project_is_not_inside_the_image(tmp_path):
-    from framework.preflight import check_pipeline
+    from framework.production.preflight import check_pipeline
 
     module = tmp_path / "my_model.py"
     module.write_text("def run_fn(args): pass\n")
@@ -78,7 +78,7 @@ def test_user_module_outside_the_project_is_not_inside_the_image(tmp_path):
 
 
 def test_user_module_under_the_workdir_but_missing_from_the_checkout():
-    from framework.preflight import check_pipeline
+    from framework.production.preflight import check_pipeline
 
     settings = _settings("vertex", "staging")
     pipeline = _trainer_pipeline("/app/pipelines/taxi/no_such_model.py")
@@ -87,7 +87,7 @@ def test_user_module_under_the_workdir_but_missing_from_the_checkout():
 
 
 def test_taxi_modules_are_inside_the_image(compiled_kubeflow):
-    from framework.preflight import check_pipeline
+    from framework.production.preflight import check_pipeline
 
     runner = compiled_kubeflow.runner
     found = check_pipeline(runner.build_pipeline(), runner.target_settings, "kubeflow")
@@ -95,8 +95,8 @@ def test_taxi_modules_are_inside_the_image(compiled_kubeflow):
 
 
 def test_latest_blessed_resolver_on_open_source_kfp_says_why_and_what_to_do(compiled_kubeflow):
-    from framework.discovery import load_factory
-    from framework.preflight import check_pipeline
+    from framework.pipeline.discovery import load_factory
+    from framework.production.preflight import check_pipeline
 
     runner = compiled_kubeflow.runner
     assert _rules(check_pipeline(runner.build_pipeline(), runner.target_settings, "kubeflow"),
@@ -116,7 +116,7 @@ def test_latest_blessed_resolver_on_open_source_kfp_says_why_and_what_to_do(comp
 def test_imported_artifact_at_a_local_path_fails_on_kfp(compiled_kubeflow):
     from tfx import v1 as tfx
 
-    from framework.preflight import check_pipeline
+    from framework.production.preflight import check_pipeline
 
     runner = compiled_kubeflow.runner
     # taxi brings its schema in with a component, not an Importer: no finding for it ...
@@ -188,8 +188,8 @@ def test_check_command_lists_findings_and_exits_non_zero(compiled_kubeflow, monk
 
 
 def test_compile_stops_on_errors_unless_ignored():
-    from framework.errors import UserError
-    from framework.preflight import Finding, raise_on_errors
+    from framework.core.errors import UserError
+    from framework.production.preflight import Finding, raise_on_errors
 
     findings = [Finding("resolver", "error", "x"), Finding("beam-direct", "warning", "y")]
     printed = []

@@ -58,7 +58,7 @@ def test_readable_kserve_storage_uris_and_other_targets_pass(target, uri):
 
 
 def test_the_new_rules_can_be_ignored_by_name():
-    from framework.preflight import parse_ignore
+    from framework.production.preflight import parse_ignore
 
     assert parse_ignore(["serving-image-tf,kserve-storage"]) == ["serving-image-tf",
                                                                  "kserve-storage"]

@@ -122,7 +122,7 @@ def test_a_remote_uri_left_in_the_spec_stops_the_rehearsal_without_the_engine():
 
 
 def test_a_spec_kfp_local_refuses_is_one_error_line_not_a_traceback(compiled_kubeflow, tmp_path):
-    from framework.errors import RunFailedError
+    from framework.core.errors import RunFailedError
     from framework.rehearsal.kfp_local_adapter import Observed
     from framework.rehearsal.rehearse import execute, write_spec
 
@@ -139,7 +139,7 @@ def test_a_spec_kfp_local_refuses_is_one_error_line_not_a_traceback(compiled_kub
 
 
 def test_a_flink_environment_rehearses_on_direct_runner_and_says_so(compiled_kubeflow):
-    from framework.pipeline_support import beam_args
+    from framework.pipeline.pipeline_support import beam_args
     from framework.rehearsal.local_spec import _arg_lists, local_beam
 
     settings = compiled_kubeflow.runner.target_settings

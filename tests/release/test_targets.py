@@ -204,7 +204,7 @@ def test_vertex_traffic_split_follows_canary_promote_and_rollback(registry, sett
 
 
 def test_vertex_target_needs_an_endpoint(tmp_path):
-    from framework.errors import UserError
+    from framework.core.errors import UserError
 
     settings = load_settings("taxi", "test", environ={})
     with pytest.raises(UserError, match="release.vertex_endpoint.endpoint is not set"):

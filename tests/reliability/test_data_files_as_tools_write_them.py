@@ -1,7 +1,7 @@
 """Data files as spreadsheets, exports and hand edits write them: read correctly, or refused
 before any component runs with one line naming the file, the line and the real cause.
 
-Most cases call the pre-run check directly (framework/data_checks.py); the last two go through
+Most cases call the pre-run check directly (framework/pipeline/data_checks.py); the last two go through
 `mlops run` and show the line, the exit code and that nothing ran.
 """
 
@@ -13,8 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from framework.data_checks import check_csv_file, check_local_inputs, data_files, schema_columns
-from framework.errors import DataError
+from framework.core.errors import DataError
+from framework.pipeline.data_checks import check_csv_file, check_local_inputs, data_files, schema_columns
 from tests.conftest import ROOT
 from tests.reliability.conftest import error_lines, run_cli, sample
 

@@ -59,7 +59,7 @@ def _serving_entries(workdir):
 def _running_executions(env):
     from ml_metadata.proto import metadata_store_pb2
 
-    from framework.metadata import open_store
+    from framework.metadata.store import open_store
     from framework.settings import load_settings
 
     with open_store(load_settings("taxi", "test", environ=env)) as store:
@@ -139,7 +139,7 @@ def test_lock_holder_killed_releases_the_lock(shared):
     sqlite = env["MLOPS_METADATA__SQLITE_PATH"]
     holder = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; from framework.runners.local import metadata_lock; "
-        "from framework.progress import SilentProgress; "
+        "from framework.core.progress import SilentProgress; "
         f"cm = metadata_lock({sqlite!r}, SilentProgress()); cm.__enter__(); "
         "print('held', flush=True); time.sleep(60)")],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -149,7 +149,7 @@ def test_lock_holder_killed_releases_the_lock(shared):
     acquired = threading.Event()
 
     def take():
-        from framework.progress import SilentProgress
+        from framework.core.progress import SilentProgress
 
         with metadata_lock(sqlite, SilentProgress()):
             acquired.set()

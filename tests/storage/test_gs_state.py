@@ -127,7 +127,7 @@ def test_ct_decisions_are_recorded_on_gs_and_read_back_in_order(gs_root, tmp_pat
 
 def test_the_ci_artifact_store_on_gs_keeps_and_returns_each_file(gs_root, tmp_path):
     from framework.ci import artifacts
-    from framework.errors import UserError
+    from framework.core.errors import UserError
 
     spec = tmp_path / "taxi-kubeflow.yaml"
     spec.write_text("pipelineInfo: {name: taxi}\n")

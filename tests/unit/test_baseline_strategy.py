@@ -60,7 +60,7 @@ def test_local_runner_uses_the_strategy_and_vertex_keeps_tfx_own(tmp_path):
     )
 
     from framework.components.baseline_strategy import LatestBlessedOtherModelStrategy
-    from framework.pipeline_support import baseline_model
+    from framework.pipeline.pipeline_support import baseline_model
     from framework.settings import load_settings
 
     settings = load_settings("taxi", "test", environ={"MLOPS_PIPELINE__PIPELINE_ROOT": str(tmp_path)})

@@ -1,8 +1,8 @@
-"""Beam arguments the pipeline gets from settings (framework.pipeline_support.beam_args)."""
+"""Beam arguments the pipeline gets from settings (framework.pipeline.pipeline_support.beam_args)."""
 
 from __future__ import annotations
 
-from framework.pipeline_support import beam_args
+from framework.pipeline.pipeline_support import beam_args
 from framework.settings import load_settings
 
 

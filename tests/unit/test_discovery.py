@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from framework.discovery import find_pipeline, list_pipelines
-from framework.errors import UserError
+from framework.core.errors import UserError
+from framework.pipeline.discovery import find_pipeline, list_pipelines
 
 ROOT = Path(__file__).resolve().parents[2]
 

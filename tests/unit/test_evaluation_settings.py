@@ -1,5 +1,5 @@
 """evaluation.*: neutral defaults, and a metric or slice the model or data lacks is an error
-when the pipeline is built (framework/pipeline_support.py `eval_config`)."""
+when the pipeline is built (framework/pipeline/pipeline_support.py `eval_config`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from framework.errors import SettingsError
-from framework.pipeline_support import check_evaluation, eval_config
+from framework.core.errors import SettingsError
+from framework.pipeline.pipeline_support import check_evaluation, eval_config
 from framework.settings.model import DecaySection, EvaluationSection
 from tests.conftest import ROOT, mlops, workspace_env
 

@@ -111,7 +111,7 @@ def describe(cycle: frozenset[str], graph) -> str:
 def test_the_graph_sees_function_level_and_relative_imports():
     graph = import_graph()
     # module level, function level
-    assert "framework.errors" in graph["framework.cli"]
+    assert "framework.core.errors" in graph["framework.cli"]
     assert "framework.production.compile" in graph["framework.commands.compile"]
     assert "framework.ct.input_pattern" in graph["framework.ct.decay"]  # inside a function
 

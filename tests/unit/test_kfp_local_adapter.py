@@ -48,7 +48,7 @@ def test_restore_input_types_gives_each_input_the_type_its_consumer_declares():
 def test_another_kfp_version_is_refused_in_one_line(monkeypatch):
     import kfp
 
-    from framework.errors import UserError
+    from framework.core.errors import UserError
     from framework.rehearsal.kfp_local_adapter import check_version
 
     assert check_version() == kfp.__version__
@@ -60,7 +60,7 @@ def test_another_kfp_version_is_refused_in_one_line(monkeypatch):
 def test_a_seam_missing_from_kfp_is_refused(monkeypatch):
     from kfp.local import docker_task_handler
 
-    from framework.errors import UserError
+    from framework.core.errors import UserError
     from framework.rehearsal.kfp_local_adapter import check_version
 
     monkeypatch.delattr(docker_task_handler, "run_docker_container")

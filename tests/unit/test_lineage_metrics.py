@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from framework import lineage
+from framework.metadata import lineage
 
 
 class _Graph:
@@ -15,11 +15,11 @@ class _Graph:
 
 
 def test_evaluation_step_shows_every_recorded_metric_in_name_order(monkeypatch):
-    import framework.outcome
+    import framework.metadata.outcome
 
     recorded = {"root_mean_squared_error": 1.234567, "example_count": 500.0,
                 "mean_absolute_error": 0.98765, "execution": 1.0}
-    monkeypatch.setattr(framework.outcome, "evaluation_metrics", lambda uri: recorded)
+    monkeypatch.setattr(framework.metadata.outcome, "evaluation_metrics", lambda uri: recorded)
     step = lineage._evaluation_step(_Graph(), SimpleNamespace(id=7, uri="/eval"))
     assert step.stage == "evaluation" and step.artifact_id == 7
     assert list(step.details) == ["example_count", "execution", "mean_absolute_error",
@@ -30,11 +30,11 @@ def test_evaluation_step_shows_every_recorded_metric_in_name_order(monkeypatch):
 
 
 def test_an_unreadable_evaluation_still_gives_its_step(monkeypatch):
-    import framework.outcome
+    import framework.metadata.outcome
 
     def broken(uri):
         raise OSError("gone")
 
-    monkeypatch.setattr(framework.outcome, "evaluation_metrics", broken)
+    monkeypatch.setattr(framework.metadata.outcome, "evaluation_metrics", broken)
     step = lineage._evaluation_step(_Graph(), SimpleNamespace(id=8, uri="/eval"))
     assert step.details == {}

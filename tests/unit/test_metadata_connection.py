@@ -15,7 +15,7 @@ def settings(metadata: dict, environ: dict | None = None):
 
 
 def test_mysql_settings_with_tls_reach_the_connection_config():
-    from framework.metadata import connection_config
+    from framework.metadata.store import connection_config
 
     s = settings({"mysql": {"host": "10.0.0.5", "port": 3307, "database": "mlmd",
                             "user": "pipelines", "password_env": "MLMD_PW",
@@ -37,7 +37,7 @@ def test_mysql_settings_with_tls_reach_the_connection_config():
 
 
 def test_mysql_wins_over_the_sqlite_path_every_environment_inherits():
-    from framework.metadata import connection_config, describe_store
+    from framework.metadata.store import connection_config, describe_store
 
     s = settings({"sqlite_path": ".mlops/m.sqlite",
                   "mysql": {"host": "127.0.0.1", "database": "mlmd", "password_env": "PW"}})
@@ -48,7 +48,7 @@ def test_mysql_wins_over_the_sqlite_path_every_environment_inherits():
 def test_a_password_variable_that_is_not_set_is_named_in_the_reason(monkeypatch):
     import socket
 
-    from framework.metadata import unavailable_reason
+    from framework.metadata.store import unavailable_reason
 
     monkeypatch.delenv("MLMD_PW_UNSET", raising=False)
     with socket.socket() as server:  # something answers at the address

@@ -53,7 +53,7 @@ def state(store, execution_id: int) -> int:
 def set_owner(store, run_id: str, *, host: str, pid: int, started: float) -> None:
     from ml_metadata.proto import metadata_store_pb2 as pb
 
-    from framework.metadata import OWNER_TYPE, _owner_type_id
+    from framework.metadata.store import OWNER_TYPE, _owner_type_id
 
     context = pb.Context(type_id=_owner_type_id(store), name=f"{PIPELINE}:{run_id}")
     context.properties["host"].string_value = host
@@ -75,7 +75,7 @@ def dead_process() -> tuple[int, float]:
 def test_a_live_run_of_another_process_on_a_shared_store_is_left_alone(store):
     from ml_metadata.proto import metadata_store_pb2 as pb
 
-    from framework.metadata import cancel_orphaned_executions, record_run_owner
+    from framework.metadata.store import cancel_orphaned_executions, record_run_owner
 
     live = running_execution(store, "run-live")
     record_run_owner(store, PIPELINE, "run-live")  # this test process: alive
@@ -86,7 +86,7 @@ def test_a_live_run_of_another_process_on_a_shared_store_is_left_alone(store):
 def test_a_dead_owner_on_this_host_is_an_orphan(store):
     from ml_metadata.proto import metadata_store_pb2 as pb
 
-    from framework.metadata import cancel_orphaned_executions
+    from framework.metadata.store import cancel_orphaned_executions
 
     gone = running_execution(store, "run-gone")
     pid, started = dead_process()
@@ -98,7 +98,7 @@ def test_a_dead_owner_on_this_host_is_an_orphan(store):
 def test_a_reused_pid_is_not_mistaken_for_the_owner(store):
     import os
 
-    from framework.metadata import cancel_orphaned_executions
+    from framework.metadata.store import cancel_orphaned_executions
 
     running_execution(store, "run-old")
     # Same pid as this live process, but another start time: the owner itself is gone.
@@ -107,7 +107,7 @@ def test_a_reused_pid_is_not_mistaken_for_the_owner(store):
 
 
 def test_a_run_owned_by_another_host_is_left_alone(store):
-    from framework.metadata import cancel_orphaned_executions
+    from framework.metadata.store import cancel_orphaned_executions
 
     running_execution(store, "run-elsewhere")
     set_owner(store, "run-elsewhere", host="jenkins-agent-7", pid=1, started=1.0)
@@ -116,7 +116,7 @@ def test_a_run_owned_by_another_host_is_left_alone(store):
 
 
 def test_a_sole_writer_cancels_everything_left_running(store):
-    from framework.metadata import cancel_orphaned_executions, record_run_owner
+    from framework.metadata.store import cancel_orphaned_executions, record_run_owner
 
     running_execution(store, "run-a")
     record_run_owner(store, PIPELINE, "run-a")

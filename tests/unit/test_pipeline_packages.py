@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from framework.errors import SettingsError, UserError
+from framework.core.errors import SettingsError, UserError
 from tests.conftest import copy_project
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,7 +142,7 @@ def fresh_pipelines(project, monkeypatch):
 
 
 def test_errors_deeper_in_the_package_name_their_file(fresh_pipelines):
-    from framework.discovery import load_factory
+    from framework.pipeline.discovery import load_factory
 
     folder = fresh_pipelines / "pipelines" / "taxi"
     (folder / "helpers").mkdir()
@@ -161,7 +161,7 @@ def test_errors_deeper_in_the_package_name_their_file(fresh_pipelines):
 # -- 3. (a component failing in the package's code: tests/integration/test_component_failure.py)
 
 def test_a_failure_is_located_in_the_package_also_from_tfx_wheel_copies(tmp_path, monkeypatch):
-    from framework.discovery import package_location
+    from framework.pipeline.discovery import package_location
 
     monkeypatch.setenv("MLOPS_PROJECT_ROOT", str(ROOT))
     folder = ROOT / "pipelines" / "taxi"
@@ -209,7 +209,7 @@ def test_pipelines_lists_only_packages_with_settings_and_a_factory(project):
 # -- 5. modules import each other by package ----------------------------------------------
 
 def test_taxi_imports_its_modules_by_package():
-    from framework.discovery import check_imports, find_pipeline
+    from framework.pipeline.discovery import check_imports, find_pipeline
 
     check_imports(find_pipeline("taxi"))  # raises on a bare or another pipeline's import
 
@@ -224,7 +224,7 @@ def test_taxi_imports_its_modules_by_package():
 ])
 def test_imports_that_break_a_second_pipeline_are_rejected_before_import(
         project, monkeypatch, source, problem):
-    from framework.discovery import find_pipeline, load_factory
+    from framework.pipeline.discovery import find_pipeline, load_factory
 
     tips = copy_taxi(project, "tips")
     (tips / "extra.py").write_text(source)
@@ -239,7 +239,7 @@ def test_imports_that_break_a_second_pipeline_are_rejected_before_import(
 LOAD_BOTH = textwrap.dedent("""
     import os, sys
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    from framework.discovery import load_factory
+    from framework.pipeline.discovery import load_factory
     from tfx.components.util import udf_utils
     from tfx.utils import import_utils
 

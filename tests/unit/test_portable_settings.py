@@ -31,7 +31,7 @@ GS = {"pipeline_root": "gs://team/root", "data_root": "gs://team/data"}
 
 
 def test_each_runner_gets_the_arguments_beam_expects():
-    from framework.pipeline_support import beam_args
+    from framework.pipeline.pipeline_support import beam_args
 
     portable = beam_args(settings({"runner": "PortableRunner", "portable": {
         "job_endpoint": "flink-jobserver:8099", "environment_type": "EXTERNAL",
@@ -93,7 +93,7 @@ def test_an_option_beam_does_not_know_is_reported_by_beams_parser():
 
 
 def test_an_unknown_runner_is_a_settings_error():
-    from framework.errors import SettingsError
+    from framework.core.errors import SettingsError
 
     with pytest.raises(SettingsError, match="beam.runner"):
         settings({"runner": "SamzaRunner"})
@@ -131,7 +131,7 @@ def test_a_beam_job_longer_than_beams_default_job_server_timeout_is_not_cut_off(
     # default of 60 s, a component whose Beam job runs longer fails with DEADLINE_EXCEEDED.
     from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions
 
-    from framework.pipeline_support import beam_args
+    from framework.pipeline.pipeline_support import beam_args
 
     args = beam_args(settings({"runner": "PortableRunner",
                                "portable": {"job_endpoint": "jobserver:8099"}}))

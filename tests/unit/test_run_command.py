@@ -55,7 +55,7 @@ def run_command(monkeypatch, capsys):
 
 
 def test_no_cache_flag_builds_the_pipeline_with_caching_off(run_command):
-    from framework.discovery import load_factory
+    from framework.pipeline.discovery import load_factory
 
     cached = run_command()
     uncached = run_command("--no-cache")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from framework.errors import UserError
-from framework.schema_tools import latest_statistics_uri, pipeline_statistics_uri, refresh_schema
+from framework.core.errors import UserError
+from framework.pipeline.schema_tools import latest_statistics_uri, pipeline_statistics_uri, refresh_schema
 from framework.settings import load_settings
 from tests.doubles import signature_of
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from framework.errors import SettingsError
+from framework.core.errors import SettingsError
 from framework.settings import load_settings, settings_from_dict
 
 BASE = {

@@ -1,4 +1,4 @@
-"""framework/speedups.py: each work-around does what it says, and only once."""
+"""framework/core/speedups.py: each work-around does what it says, and only once."""
 
 import subprocess
 import sys
@@ -7,7 +7,7 @@ import sys
 def test_speedups_memoise_the_distribution_scan_and_skip_tf_keras_in_autograph():
     import importlib.metadata
 
-    from framework import speedups
+    from framework.core import speedups
 
     speedups.memoise_distribution_scan()
     speedups.memoise_distribution_scan()  # twice: still one cache, not a cache of a cache
@@ -28,7 +28,7 @@ def test_speedups_memoise_the_distribution_scan_and_skip_tf_keras_in_autograph()
 def test_collector_paused_disables_gc_inside_and_freezes_the_settled_heap_once():
     import gc
 
-    from framework import speedups
+    from framework.core import speedups
 
     gc.unfreeze()  # as a fresh process: nothing frozen yet
     try:
@@ -48,7 +48,7 @@ def test_skip_collection_at_exit_freezes_the_heap_before_the_final_collection():
     code = (
         "import atexit, gc\n"
         "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0))\n"
-        "from framework import speedups\n"
+        "from framework.core import speedups\n"
         "speedups.skip_collection_at_exit(); speedups.skip_collection_at_exit()\n"
         "import atexit as a; print('handlers ok')\n"
     )
@@ -59,7 +59,7 @@ def test_skip_collection_at_exit_freezes_the_heap_before_the_final_collection():
 def test_tfx_cloud_extensions_are_imported_on_first_use_not_with_tfx_v1():
     code = (
         "import sys\n"
-        "from framework import speedups\n"
+        "from framework.core import speedups\n"
         "assert speedups.defer_tfx_cloud_extensions()\n"
         "from tfx import v1 as tfx\n"
         "print('after tfx.v1:', 'google.cloud.aiplatform' in sys.modules)\n"
@@ -82,7 +82,7 @@ def test_positional_call_of_a_loaded_signature_binds_by_keyword_with_the_same_re
     import tensorflow as tf
     from tensorflow.python.eager.polymorphic_function import concrete_function
 
-    from framework import speedups
+    from framework.core import speedups
 
     module = tf.Module()
     module.double = tf.function(lambda examples: examples * 2.0, input_signature=[

@@ -1,4 +1,4 @@
-"""framework/speedups.py guards: a version it was not written for, a target that is gone, or
+"""framework/core/speedups.py guards: a version it was not written for, a target that is gone, or
 the off switch (MLOPS_SPEEDUPS, the `speedups` setting) leaves the target untouched and says
 so once, at debug level."""
 
@@ -12,21 +12,21 @@ import sys
 
 import pytest
 
-from framework import speedups
+from framework.core import speedups
 
 
 @pytest.fixture
 def guarded(monkeypatch, caplog):
-    """Nothing told yet, no switch set; debug records of framework.speedups captured."""
+    """Nothing told yet, no switch set; debug records of framework.core.speedups captured."""
     monkeypatch.setattr(speedups, "_told", set())
     monkeypatch.delenv(speedups.SWITCH, raising=False)
-    caplog.set_level(logging.DEBUG, logger="framework.speedups")
+    caplog.set_level(logging.DEBUG, logger="framework.core.speedups")
     return caplog
 
 
 def _told(caplog, name: str) -> list[str]:
     return [r.getMessage() for r in caplog.records
-            if r.name == "framework.speedups" and f"speedup {name} " in r.getMessage()]
+            if r.name == "framework.core.speedups" and f"speedup {name} " in r.getMessage()]
 
 
 def _tf_targets():
@@ -131,7 +131,7 @@ def test_tfx_extensions_are_imported_as_usual_on_a_tfx_it_was_not_written_for():
     lines = _python(
         "import sys, logging\n"
         "logging.basicConfig(level=logging.DEBUG, format='%(message)s', stream=sys.stdout)\n"
-        "from framework import speedups\n"
+        "from framework.core import speedups\n"
         "speedups.installed_version = lambda d: '1.17.0'\n"
         "print(speedups.defer_tfx_cloud_extensions(), speedups.defer_tfx_cloud_extensions())\n"
         "print('stand-in:', speedups.EXTENSIONS in sys.modules)\n")
@@ -143,7 +143,7 @@ def test_tfx_extensions_are_imported_as_usual_on_a_tfx_it_was_not_written_for():
 
 _APPLY_AT_START = (
     "import atexit, gc, importlib.metadata, sys\n"
-    "from framework import speedups\n"
+    "from framework.core import speedups\n"
     "speedups.at_cli_start()\n"
     "def state():\n"
     "    memoised = getattr(importlib.metadata.packages_distributions, '_mlops_memoised', 0)\n"

@@ -22,7 +22,7 @@ def _package(module_dir, root):
 def test_second_packaging_reuses_the_wheel_without_building(module_dir, tmp_path, monkeypatch):
     from tfx.components.util import udf_utils
 
-    from framework.user_code_wheels import reuse_built_wheels
+    from framework.runners.user_code_wheels import reuse_built_wheels
 
     root = tmp_path / "pipeline_root"
     with reuse_built_wheels():
@@ -39,7 +39,7 @@ def test_second_packaging_reuses_the_wheel_without_building(module_dir, tmp_path
 
 
 def test_an_edited_file_beside_the_module_gets_a_new_wheel(module_dir, tmp_path):
-    from framework.user_code_wheels import existing_wheel, reuse_built_wheels
+    from framework.runners.user_code_wheels import existing_wheel, reuse_built_wheels
 
     root = tmp_path / "pipeline_root"
     with reuse_built_wheels():

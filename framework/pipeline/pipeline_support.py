@@ -84,7 +84,7 @@ def portable_args(settings) -> list[str]:
 
 def module_file(settings, path: str | os.PathLike) -> str:
     """Where the executor finds the user module at `path` (a file in the checkout)."""
-    from framework.discovery import project_root
+    from framework.pipeline.discovery import project_root
 
     path = Path(path).resolve()
     if settings.runner not in IMAGE_RUNNERS:
@@ -226,8 +226,8 @@ def check_evaluation(settings, task: str, schema_file: str | os.PathLike) -> tup
     column the data lacks (TFMA would slice on nothing, silently), stops the run before
     any component starts.
     """
-    from framework.discovery import shown
-    from framework.errors import SettingsError
+    from framework.core.errors import SettingsError
+    from framework.pipeline.discovery import shown
 
     if task not in EVAL_METRICS:
         raise ValueError(f"task must be one of {', '.join(EVAL_METRICS)}, got {task!r}")

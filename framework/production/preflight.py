@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from framework.errors import UserError
+from framework.core.errors import UserError
 from framework.settings.model import PORTABLE_RUNNERS
 
 RULES = {
@@ -207,7 +207,7 @@ def check_pipeline(pipeline, settings, target: str) -> list[Finding]:
 
 
 def _in_checkout(path: PurePosixPath, workdir: PurePosixPath) -> bool:
-    from framework.discovery import project_root
+    from framework.pipeline.discovery import project_root
 
     return (project_root() / path.relative_to(workdir)).exists()
 

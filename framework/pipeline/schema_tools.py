@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from framework.errors import UserError
+from framework.core.errors import UserError
 
 CURATED_FIELDS = ("lifecycle_stage", "int_domain", "float_domain", "bool_domain", "domain")
 # The class name ending the MLMD execution type of a StatisticsGen node (TFX names the type
@@ -22,7 +22,7 @@ STATISTICS_GEN = "StatisticsGen"
 
 def latest_statistics_uri(settings) -> str:
     """The newest StatisticsGen output of this pipeline's runs recorded in ML-Metadata."""
-    from framework.metadata import describe_store, open_store
+    from framework.metadata.store import describe_store, open_store
 
     name, where = settings.pipeline.name, describe_store(settings)
     sqlite = settings.metadata.sqlite_path if settings.metadata.mysql is None else None
@@ -56,7 +56,7 @@ def _statistics_gen_outputs(store, context_id: int) -> list:
     in one context; a failed or running execution's outputs may be partial."""
     from ml_metadata.proto import metadata_store_pb2 as pb
 
-    from framework.metadata import output_artifacts
+    from framework.metadata.store import output_artifacts
 
     types = {t.id: t.name for t in store.get_execution_types()}
     finished = (pb.Execution.COMPLETE, pb.Execution.CACHED)

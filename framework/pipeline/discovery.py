@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from framework.errors import UserError
+from framework.core.errors import UserError
 
 
 @dataclass(frozen=True)

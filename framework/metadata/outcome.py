@@ -30,7 +30,7 @@ def evaluation_metrics(uri: str) -> dict[str, float]:
 
 def read_outcome(settings, run_id: str) -> tuple[dict, Optional[bool], Optional[str]]:
     """(metrics, blessed, pushed model path) of run `run_id`."""
-    from framework.metadata import open_store, output_artifacts, run_executions
+    from framework.metadata.store import open_store, output_artifacts, run_executions
 
     metrics: dict = {}
     blessed: Optional[bool] = None

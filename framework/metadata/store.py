@@ -7,8 +7,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Optional
 
-from framework.errors import SettingsError, UserError
-from framework.net import answers
+from framework.core.errors import SettingsError, UserError
+from framework.core.net import answers
 
 
 class MetadataUnavailableError(UserError):

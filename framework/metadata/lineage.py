@@ -16,7 +16,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Optional
 
-from framework.errors import UserError
+from framework.core.errors import UserError
 
 INPUT, OUTPUT = 3, 4  # metadata_store_pb2.Event.INPUT / OUTPUT
 DECLARED_OUTPUT, DECLARED_INPUT = 1, 2
@@ -306,7 +306,7 @@ def model_lineage(graph: Graph, ref: str) -> list[Step]:
 
 def _evaluation_step(graph: Graph, evaluation) -> Step:
     """Every overall metric the Evaluator recorded, by name: whatever the model's task."""
-    from framework.outcome import evaluation_metrics
+    from framework.metadata.outcome import evaluation_metrics
 
     try:
         metrics = evaluation_metrics(evaluation.uri)

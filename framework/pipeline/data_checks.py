@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from framework.errors import DataError, UserError
+from framework.core.errors import DataError, UserError
 
 # Leading bytes of files that are not UTF-8 CSV text, and what to do about each. A BOM is not
 # stripped for the user: ExampleGen would still read it, and the framework does not rewrite data.
@@ -118,7 +118,7 @@ def schema_columns(pipeline_name: str) -> SchemaColumns | None:
     from google.protobuf import text_format
     from tensorflow_metadata.proto.v0 import schema_pb2
 
-    from framework.discovery import find_pipeline, shown
+    from framework.pipeline.discovery import find_pipeline, shown
 
     try:
         path = find_pipeline(pipeline_name).folder / "schema" / "schema.pbtxt"
