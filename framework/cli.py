@@ -107,6 +107,20 @@ def _library_output(verbose: bool) -> None:
             logger.addFilter(_OFF_THE_TERMINAL)
 
 
+def _end_on_sigterm_as_on_ctrl_c() -> None:
+    """SIGTERM (a CI job aborted or timed out, a `kill`) ends the command as Ctrl-C does.
+
+    Python's default ends the process at once, skipping the `finally` blocks that stop a
+    run's Beam job service and worker pool, stop its containers and release its locks.
+    """
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main(argv: list[str] | None = None) -> int:
     import os
 
@@ -126,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _library_output(_verbose(args))
+    _end_on_sigterm_as_on_ctrl_c()
     try:
         return int(args._run(args) or 0)
     except UserError as exc:

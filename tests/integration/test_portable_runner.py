@@ -129,3 +129,23 @@ def test_the_worker_pool_dying_mid_run_fails_it_and_the_next_run_resumes(tmp_pat
     assert again.returncode == 0, again.output[-3000:]
     assert {"CsvExampleGen", "StatisticsGen"} <= set(again.result["cached"])
     assert "Transform" in again.result["ran"] and again.result["pushed_model"]
+
+
+def test_a_terminated_run_stops_the_job_service_and_the_worker_pool(tmp_path):
+    # SIGTERM is what a CI system sends when a job is aborted or times out: the run must
+    # stop the services it started, as on Ctrl-C, not leave them listening.
+    env = workspace_env(tmp_path, **PORTABLE)
+    proc = subprocess.Popen([sys.executable, "-m", "framework", "run", "--pipeline", "taxi"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    ports = None
+    for line in proc.stdout:
+        found = SERVICES.search(line)
+        if found:
+            ports = tuple(map(int, found.groups()))
+            break
+    assert ports, proc.stderr.read()[-2000:]
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 130
+    assert "error: interrupted" in proc.stderr.read()
+    assert not any(answers(port) for port in ports)
