@@ -48,6 +48,11 @@ def _short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def _is_gate_refusal(node_id: str, exc: BaseException) -> bool:
+    """The validation gate stopping the run on anomalies: its one line says it all."""
+    return node_id == GATE_NODE and str(exc).startswith(GATE_ERROR_PREFIX)
+
+
 def _log_failure(node_id: str, exc: BaseException, where: str | None) -> None:
     """The whole traceback, into the run's log (fd 2 is the log file unless --verbose): the
     terminal's one line cannot hold it, and TFX's launcher does not log it."""
@@ -201,7 +206,8 @@ class LocalRunner(Runner):
             except Exception as exc:  # the component failed: report it, stop the run
                 seconds = time.monotonic() - t0
                 where = self._package_location(exc)
-                _log_failure(node_id, exc, where)
+                if not _is_gate_refusal(node_id, exc):  # a refusal of the data, not a bug
+                    _log_failure(node_id, exc, where)
                 error = self._store_lost() or self._workers_lost() or \
                     _short_error(exc) + (f" at {where}" if where else "")
                 progress.component_finished(index, node_id, "FAILED", seconds)
