@@ -7,8 +7,8 @@
   `watch` repeats. A lock keeps overlapping checks from starting two runs, and every
   decision goes to the `history` store.
 - `production`: the schedule as a KFP recurring run or a Vertex AI schedule; `events`:
-  an entry point for Pub/Sub notifications about new files in a bucket; `input_pattern`:
-  which files are pipeline input, and their span (used by `events` and `decay`).
+  an entry point for Pub/Sub notifications about new files in a bucket (which files are
+  pipeline input: `framework.pipeline.input_pattern`, shared with the pre-run data check).
 """
 
 # `mlops ct check` exit codes: 0 = nothing fired, 10 = at least one trigger fired.

@@ -21,14 +21,14 @@ def labelled_files(spec: str) -> list[str]:
     """A CSV file, a folder (CSVs at any depth), a glob, or a pattern with {SPAN}
     (the newest span wins)."""
     if "{SPAN}" in spec:
-        from framework.ct.input_pattern import input_regex
+        from framework.pipeline.input_pattern import input_regex
 
         regex = input_regex(spec)
         best: dict[int, list[str]] = {}
         for path in glob.glob(spec.replace("{SPAN}", "*")):
             match = regex.fullmatch(path)
             if match:
-                best.setdefault(int(match.group(1)), []).append(path)
+                best.setdefault(int(match.group("span")), []).append(path)
         return sorted(best[max(best)]) if best else []
     if os.path.isdir(spec):
         return sorted(glob.glob(os.path.join(spec, "**", "*.csv"), recursive=True))

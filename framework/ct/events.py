@@ -13,8 +13,8 @@ import json
 import os
 from typing import Optional
 
-from framework.ct.input_pattern import match_input
 from framework.ct.triggers import TriggerResult
+from framework.pipeline.input_pattern import match_input
 
 
 def parse_message(event: dict) -> dict:

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import csv
 import difflib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from framework.core.errors import DataError, UserError
+from framework.pipeline.input_pattern import input_regex
 
 # Leading bytes of files that are not UTF-8 CSV text, and what to do about each. A BOM is not
 # stripped for the user: ExampleGen would still read it, and the framework does not rewrite data.
@@ -77,24 +77,11 @@ def data_files(data_root: str, pattern: str) -> list[Path]:
     return files
 
 
-def _span_regex(pattern: str) -> re.Pattern:
-    """The input pattern as a regex with glob semantics; groups `span` and `version`."""
-    parts, groups = [], set()
-    for piece in re.split(r"(\{SPAN\}|\{VERSION\}|\*|\?)", pattern):
-        group = {"{SPAN}": "span", "{VERSION}": "version"}.get(piece)
-        if group:  # a second {SPAN} must repeat the first
-            parts.append(f"(?P={group})" if group in groups else f"(?P<{group}>\\d+)")
-            groups.add(group)
-        else:
-            parts.append({"*": "[^/]*", "?": "[^/]"}.get(piece, re.escape(piece)))
-    return re.compile("".join(parts))
-
-
 def _newest_span(root: Path, pattern: str, files: list[Path]) -> list[Path]:
     """ExampleGen ingests the newest span (and version) only: older spans are not re-read."""
     if "{SPAN}" not in pattern:
         return files
-    regex, keys = _span_regex(pattern), {}
+    regex, keys = input_regex(pattern), {}
     for path in files:
         match = regex.fullmatch(path.relative_to(root).as_posix())
         if match:

@@ -113,7 +113,7 @@ def test_the_graph_sees_function_level_and_relative_imports():
     # module level, function level
     assert "framework.core.errors" in graph["framework.cli"]
     assert "framework.production.compile" in graph["framework.commands.compile"]
-    assert "framework.ct.input_pattern" in graph["framework.ct.decay"]  # inside a function
+    assert "framework.pipeline.input_pattern" in graph["framework.ct.decay"]  # inside a function
 
 
 def test_cycles_are_found_and_printed():
