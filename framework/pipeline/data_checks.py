@@ -106,10 +106,11 @@ def schema_columns(pipeline_name: str) -> SchemaColumns | None:
     from tensorflow_metadata.proto.v0 import schema_pb2
 
     from framework.pipeline.discovery import find_pipeline, shown
+    from framework.pipeline.schema_tools import parse_schema_file
 
     try:
         path = find_pipeline(pipeline_name).folder / "schema" / "schema.pbtxt"
-        schema = text_format.Parse(path.read_text(), schema_pb2.Schema())
+        schema = parse_schema_file(path)
     except (UserError, OSError, text_format.ParseError):
         return None  # no schema to compare with; a broken one fails in its own component
     required = {

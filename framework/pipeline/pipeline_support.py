@@ -245,11 +245,9 @@ def check_evaluation(settings, task: str, schema_file: str | os.PathLike) -> tup
 
 
 def _schema_feature_names(schema_file: str | os.PathLike) -> set[str]:
-    from google.protobuf import text_format
-    from tensorflow_metadata.proto.v0 import schema_pb2
+    from framework.pipeline.schema_tools import parse_schema_file
 
-    schema = text_format.Parse(Path(schema_file).read_text(), schema_pb2.Schema())
-    return {f.name for f in schema.feature}
+    return {f.name for f in parse_schema_file(schema_file).feature}
 
 
 def eval_config(settings, *, task: str, label_key: str, schema_file: str | os.PathLike,

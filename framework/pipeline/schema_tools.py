@@ -20,6 +20,14 @@ CURATED_FIELDS = ("lifecycle_stage", "int_domain", "float_domain", "bool_domain"
 STATISTICS_GEN = "StatisticsGen"
 
 
+def parse_schema_file(path: str | os.PathLike):
+    """A curated schema.pbtxt as a Schema message (text format; no TFDV import)."""
+    from google.protobuf import text_format
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    return text_format.Parse(Path(path).read_text(), schema_pb2.Schema())
+
+
 def latest_statistics_uri(settings) -> str:
     """The newest StatisticsGen output of this pipeline's runs recorded in ML-Metadata."""
     from framework.metadata.store import describe_store, open_store
