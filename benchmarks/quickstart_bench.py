@@ -50,14 +50,12 @@ def _clean_env() -> dict:
             if not k.startswith(("MLOPS_", "TOX_", "VIRTUAL_ENV"))}
 
 
-def run(args) -> dict:
+def run(args, measured_commit: str) -> dict:
     work = Path(tempfile.mkdtemp(prefix="mlops-quickstart-"))
     clone = work / "portable-mlops"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     results = {"meta": {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                        "commit": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short",
-                                                  "HEAD"], capture_output=True,
-                                                 text=True).stdout.strip(),
+                        "commit": measured_commit,
                         "note": args.note, "machine": results_report.machine(),
                         "versions": results_report.versions()},
                "steps": []}
@@ -95,9 +93,10 @@ def render(results: dict) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    out = Path(args.out) if args.out else results_report.default_folder(ROOT)
+    measured_commit = results_report.commit(ROOT)  # once: the tree may move on meanwhile
+    out = Path(args.out) if args.out else results_report.default_folder(ROOT, measured_commit)
     out.mkdir(parents=True, exist_ok=True)
-    results = run(args)
+    results = run(args, measured_commit)
     (out / "quickstart.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "quickstart.md").write_text(render(results))
     print(f"wrote {out / 'quickstart.md'}")

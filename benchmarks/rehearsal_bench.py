@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -49,11 +48,6 @@ def parse_args(argv):
     parser.add_argument("--out", default=None, help="results folder "
                         "(default: benchmarks/results/<date>-<commit>)")
     return parser.parse_args(argv)
-
-
-def commit() -> str:
-    return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                          capture_output=True, text=True, check=True).stdout.strip()
 
 
 def clean_env(extra: dict) -> dict:
@@ -216,9 +210,8 @@ def render(results: dict) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    measured_commit = commit()  # once: the tree may be committed to while this runs
-    out = Path(args.out) if args.out else (
-        HERE / "results" / f"{datetime.now(timezone.utc):%Y-%m-%d}-{measured_commit}")
+    measured_commit = results_report.commit(ROOT)  # once: the tree may move on meanwhile
+    out = Path(args.out) if args.out else results_report.default_folder(ROOT, measured_commit)
     out.mkdir(parents=True, exist_ok=True)
     logs = out / "logs"
     logs.mkdir(exist_ok=True)

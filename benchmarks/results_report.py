@@ -368,11 +368,16 @@ def render_serving(figures) -> str:
     return "```json\n" + json.dumps(figures, indent=2)[:4000] + "\n```"
 
 
-def default_folder(root: Path) -> Path:
+def commit(root: Path) -> str:
+    """The checkout's short commit: read once per benchmark, as the tree may move on."""
+    return subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip() or "nogit"
+
+
+def default_folder(root: Path, measured_commit: str | None = None) -> Path:
     """benchmarks/results/<date>-<commit>: one folder per benchmark run of a commit."""
-    commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                            capture_output=True, text=True).stdout.strip() or "nogit"
-    return root / "benchmarks" / "results" / f"{datetime.now(timezone.utc):%Y-%m-%d}-{commit}"
+    name = f"{datetime.now(timezone.utc):%Y-%m-%d}-{measured_commit or commit(root)}"
+    return root / "benchmarks" / "results" / name
 
 
 def _dated(folder: Path) -> tuple[str, str]:
