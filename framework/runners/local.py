@@ -48,9 +48,9 @@ def _short_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _is_gate_refusal(node_id: str, exc: BaseException) -> bool:
+def _is_gate_refusal(node_id: str, message: str) -> bool:
     """The validation gate stopping the run on anomalies: its one line says it all."""
-    return node_id == GATE_NODE and str(exc).startswith(GATE_ERROR_PREFIX)
+    return node_id == GATE_NODE and message.startswith(GATE_ERROR_PREFIX)
 
 
 def _log_failure(node_id: str, exc: BaseException, where: str | None) -> None:
@@ -206,7 +206,7 @@ class LocalRunner(Runner):
             except Exception as exc:  # the component failed: report it, stop the run
                 seconds = time.monotonic() - t0
                 where = self._package_location(exc)
-                if not _is_gate_refusal(node_id, exc):  # a refusal of the data, not a bug
+                if not _is_gate_refusal(node_id, str(exc)):  # a refusal of the data, not a bug
                     _log_failure(node_id, exc, where)
                 error = self._store_lost() or self._workers_lost() or \
                     _short_error(exc) + (f" at {where}" if where else "")
@@ -320,9 +320,7 @@ def raise_for_result(result: RunResult) -> None:
     if result.succeeded:
         return
     failed = [c for c in result.components if c.state == "failed"]
-    if failed and failed[0].name == GATE_NODE and (failed[0].error or "").startswith(
-        GATE_ERROR_PREFIX
-    ):
+    if failed and _is_gate_refusal(failed[0].name, failed[0].error or ""):
         raise ValidationGateError(
             f"run stopped before Transform and Trainer: {failed[0].error}; nothing was pushed"
         )
