@@ -22,6 +22,7 @@ import os
 import re
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field, replace
 from typing import Optional
 
@@ -29,9 +30,11 @@ from framework.release.policy import RollbackPolicy
 from framework.release.registry import Registry, ReleaseState
 from framework.release.routing import TrafficSplitter
 from framework.release.stats import ServingStats
+from framework.serving.errors import ServingError, invalid, not_found, unavailable
 from framework.serving.models import LoadedModel, LoadFailure, load_version
 from framework.serving.signature import (
     RequestError,
+    Signature,
     format_response,
     parse_predict_body,
     signature_def_json,
@@ -48,12 +51,6 @@ SPARE_MODELS = 2  # loaded models kept after they leave the routing
 AUTO_ROLLBACK_BY = "mlops serve (automatic rollback policy)"
 
 
-class HTTPError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 @dataclass(frozen=True)
 class Routing:
     """One consistent view of what is served; replaced whole, never changed in place."""
@@ -66,17 +63,24 @@ class Routing:
 
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            500: "Internal Server Error", 503: "Service Unavailable"}
+            413: "Payload Too Large", 500: "Internal Server Error", 501: "Not Implemented",
+            503: "Service Unavailable"}
+
+
+def method_not_allowed(message: str) -> ServingError:
+    return ServingError("UNIMPLEMENTED", message, http_status=405)
 
 
 class PredictionService:
     def __init__(self, registry: Registry, *, model_name: str, policy: RollbackPolicy,
                  stats: ServingStats, max_request_bytes: int = 1 << 20,
-                 sticky_header: Optional[str] = None, poll_interval_s: float = 0.2) -> None:
+                 sticky_header: Optional[str] = None, poll_interval_s: float = 0.2,
+                 outcomes=None) -> None:
         self.registry = registry
         self.model_name = model_name
         self.policy = policy
         self.stats = stats
+        self.outcomes = outcomes  # framework/release/outcomes.py: predictions kept for feedback
         self.max_request_bytes = max_request_bytes
         self.sticky_key = ("HTTP_" + sticky_header.upper().replace("-", "_")
                            if sticky_header else None)
@@ -191,16 +195,92 @@ class PredictionService:
                           version)
         self.reload()
 
-    # -- WSGI -------------------------------------------------------------------------------
+    # -- answering a prediction (both APIs) --------------------------------------------------
+
+    def resolve(self, version: Optional[str] = None, label: Optional[str] = None,
+                sticky: Optional[str] = None) -> tuple[Routing, str, "LoadedModel | LoadFailure"]:
+        """The routing, version and model that answer a request: an explicit version, a
+        label (production / canary), or else the traffic split (sticky by a caller's key)."""
+        routing = self.routing
+        if label:
+            version = {"production": routing.production, "canary": routing.canary}.get(label)
+            if version is None:
+                raise not_found(f"no version has label '{label}' "
+                                "(labels: production, canary while one is out)")
+        if version is None:
+            if not routing.traffic:
+                raise unavailable("no production version is being served")
+            version = self.splitter.choose(routing.traffic, sticky)
+        return routing, version, self._model(routing, version)
+
+    def check_model_name(self, name: str) -> None:
+        if name != self.model_name:
+            raise not_found(f"Servable not found for request: model '{name}' "
+                            f"(this server serves '{self.model_name}')")
+
+    def run(self, routing: Routing, version: str, model, signature: Signature,
+            arrays: dict, request_id: Optional[str] = None) -> dict:
+        """One model call, timed and counted for the version (and judged if it is the
+        canary); with a request id, its predictions are kept for outcome feedback.
+        Raises ServingError: UNAVAILABLE for a version that failed to load, INTERNAL when
+        the model fails."""
+        started = time.perf_counter()
+        if isinstance(model, LoadFailure):
+            self._record(routing, version, True, started)
+            raise unavailable(f"version {version} failed to load: {model.error}")
+        try:
+            outputs = model.predict(signature.name, arrays)
+        except Exception as exc:  # noqa: BLE001 - a model failure is the server's, not the client's
+            self._record(routing, version, True, started)
+            message = short_error(exc)
+            log.warning("version %s failed a prediction: %s", version, message)
+            raise ServingError("INTERNAL", f"version {version} failed: {type(exc).__name__}: "
+                               f"{message[:300]}") from None
+        self._record(routing, version, False, started)
+        if request_id and self.outcomes is not None:
+            self.outcomes.record_prediction(request_id, version, outputs)
+        return outputs
+
+    def _record(self, routing: Routing, version: str, failed: bool, started: float) -> None:
+        ms = (time.perf_counter() - started) * 1000.0
+        self.stats.record(version, failed, ms)
+        self._observe(routing, version, failed, ms)
+
+    def _model(self, routing: Routing, version: str):
+        model = routing.models.get(version)
+        if model is None:
+            raise not_found(f"version {version} of '{self.model_name}' is not being served "
+                            f"(serving: {', '.join(sorted(routing.models)) or 'nothing'})")
+        return model
+
+    def status(self, routing: Routing, version: Optional[str]) -> list[dict]:
+        """[{version, state, error}] of one version or of every version being served."""
+        versions = [version] if version else sorted(routing.models, key=lambda v: (len(v), v),
+                                                    reverse=True)
+        result = []
+        for v in versions:
+            model = self._model(routing, v)
+            result.append({"version": v, "available": isinstance(model, LoadedModel),
+                           "error": getattr(model, "error", "")})
+        return result
+
+    def loaded(self, routing: Routing, version: Optional[str]) -> LoadedModel:
+        """The loaded model of a version (production when None), for its metadata."""
+        if version is None:
+            raise unavailable("no production version is being served")
+        model = self._model(routing, version)
+        if isinstance(model, LoadFailure):
+            raise unavailable(f"version {version} failed to load: {model.error}")
+        return model
+
+    # -- REST (WSGI) -------------------------------------------------------------------------
 
     def __call__(self, environ, start_response):
         headers: list[tuple[str, str]] = []
         try:
             status, body = self._dispatch(environ, headers)
-        except HTTPError as exc:
-            status, body = exc.status, {"error": str(exc)}
-        except RequestError as exc:
-            status, body = 400, {"error": str(exc)}
+        except ServingError as exc:
+            status, body = exc.http_status, {"error": str(exc)}
         payload = json.dumps(body).encode("utf-8")
         headers += [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
         start_response(f"{status} {_REASONS.get(status, '')}", headers)
@@ -210,55 +290,33 @@ class PredictionService:
         method = environ.get("REQUEST_METHOD", "GET")
         match = _PATH.match(environ.get("PATH_INFO", ""))
         if not match:
-            raise HTTPError(404, "not found: use /v1/models/{name}[/versions/{v}]"
+            raise not_found("not found: use /v1/models/{name}[/versions/{v}]"
                             "[:predict|/metadata]")
-        if match["name"] != self.model_name:
-            raise HTTPError(404, f"Servable not found for request: model '{match['name']}' "
-                            f"(this server serves '{self.model_name}')")
-        routing = self.routing
-        version = match["version"]
-        if match["label"]:
-            label = match["label"]
-            version = {"production": routing.production, "canary": routing.canary}.get(label)
-            if version is None:
-                raise HTTPError(404, f"no version has label '{label}' "
-                                "(labels: production, canary while one is out)")
+        self.check_model_name(match["name"])
         tail = match["tail"]
         if tail == ":predict":
             if method != "POST":
-                raise HTTPError(405, "use POST for :predict")
-            return self._predict(environ, routing, version, headers)
+                raise method_not_allowed("use POST for :predict")
+            return self._predict(environ, match["version"], match["label"], headers)
         if method != "GET":
-            raise HTTPError(405, "use GET for model status and metadata")
+            raise method_not_allowed("use GET for model status and metadata")
+        routing = self.routing
+        version = match["version"]
+        if match["label"]:
+            version = self.resolve(label=match["label"])[1]
         if tail == "/metadata":
             return 200, self._metadata(routing, version or routing.production)
         return 200, self._status(routing, version)
 
-    def _model(self, routing: Routing, version: str):
-        model = routing.models.get(version)
-        if model is None:
-            raise HTTPError(404, f"version {version} of '{self.model_name}' is not being served "
-                            f"(serving: {', '.join(sorted(routing.models)) or 'nothing'})")
-        return model
-
     def _status(self, routing: Routing, version: Optional[str]) -> dict:
-        versions = [version] if version else sorted(routing.models, key=lambda v: (len(v), v),
-                                                    reverse=True)
-        result = []
-        for v in versions:
-            model = self._model(routing, v)
-            ok = isinstance(model, LoadedModel)
-            result.append({"version": v, "state": "AVAILABLE" if ok else "END",
-                           "status": {"error_code": "OK" if ok else "UNKNOWN",
-                                      "error_message": "" if ok else model.error}})
-        return {"model_version_status": result}
+        return {"model_version_status": [
+            {"version": s["version"], "state": "AVAILABLE" if s["available"] else "END",
+             "status": {"error_code": "OK" if s["available"] else "UNKNOWN",
+                        "error_message": s["error"]}}
+            for s in self.status(routing, version)]}
 
     def _metadata(self, routing: Routing, version: Optional[str]) -> dict:
-        if version is None:
-            raise HTTPError(503, "no production version is being served")
-        model = self._model(routing, version)
-        if isinstance(model, LoadFailure):
-            raise HTTPError(503, f"version {version} failed to load: {model.error}")
+        model = self.loaded(routing, version)
         defs = {name: signature_def_json(sig) for name, (_, sig) in model.signatures.items()}
         return {"model_spec": {"name": self.model_name, "signature_name": "",
                                "version": version},
@@ -269,57 +327,49 @@ class PredictionService:
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            raise HTTPError(400, "invalid Content-Length header") from None
+            raise invalid("invalid Content-Length header") from None
         if length > limit:
-            raise HTTPError(400, f"request body of {length} bytes is larger than the limit of "
-                            f"{limit} bytes (release.max_request_bytes)")
+            raise invalid(f"request body of {length} bytes is larger than the limit of "
+                          f"{limit} bytes (release.max_request_bytes)")
         stream = environ["wsgi.input"]
         body = stream.read(length) if length else stream.read(limit + 1)
         if len(body) > limit:
-            raise HTTPError(400, f"request body is larger than the limit of {limit} bytes "
-                            "(release.max_request_bytes)")
+            raise invalid(f"request body is larger than the limit of {limit} bytes "
+                          "(release.max_request_bytes)")
         return body
 
-    def _predict(self, environ, routing: Routing, version: Optional[str], headers) -> tuple:
+    def _predict(self, environ, version: Optional[str], label: Optional[str],
+                 headers) -> tuple:
         raw = self._read_body(environ)
         try:
             body = json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
-            raise HTTPError(400, "malformed request: the body is not UTF-8 text") from None
+            raise invalid("malformed request: the body is not UTF-8 text") from None
         except json.JSONDecodeError as exc:
-            raise HTTPError(400, f"malformed JSON: {exc.msg} at line {exc.lineno}, "
-                            f"column {exc.colno}") from None
-        if version is None:
-            if not routing.traffic:
-                raise HTTPError(503, "no production version is being served")
-            sticky = environ.get(self.sticky_key) if self.sticky_key else None
-            version = self.splitter.choose(routing.traffic, sticky)
-        model = self._model(routing, version)
-        headers.append(("X-Model-Version", version))
-        started = time.perf_counter()
-        if isinstance(model, LoadFailure):
-            self._record(routing, version, True, started)
-            raise HTTPError(503, f"version {version} failed to load: {model.error}")
-        signature_name = body.get("signature_name") if isinstance(body, dict) else None
-        if signature_name is not None and not isinstance(signature_name, str):
-            raise RequestError("'signature_name' must be a string")
-        signature = model.signature(signature_name)
-        arrays, form = parse_predict_body(body, signature)
-        try:
-            outputs = model.predict(signature.name, arrays)
-        except Exception as exc:  # noqa: BLE001 - a model failure is the server's, not the client's
-            self._record(routing, version, True, started)
-            message = short_error(exc)
-            log.warning("version %s failed a prediction: %s", version, message)
-            raise HTTPError(500, f"version {version} failed: {type(exc).__name__}: "
-                            f"{message[:300]}") from None
-        self._record(routing, version, False, started)
+            raise invalid(f"malformed JSON: {exc.msg} at line {exc.lineno}, "
+                          f"column {exc.colno}") from None
+        sticky = environ.get(self.sticky_key) if self.sticky_key else None
+        routing, version, model = self.resolve(version, label, sticky)
+        request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
+        headers += [("X-Model-Version", version), ("X-Request-Id", request_id)]
+        signature = None
+        if isinstance(model, LoadedModel):
+            signature_name = body.get("signature_name") if isinstance(body, dict) else None
+            if signature_name is not None and not isinstance(signature_name, str):
+                raise RequestError("'signature_name' must be a string")
+            signature = model.signature(signature_name)
+            arrays, form = parse_predict_body(body, signature)
+        outputs = self.run(routing, version, model, signature, arrays if signature else {},
+                           request_id)
         return 200, format_response(outputs, form)
 
-    def _record(self, routing: Routing, version: str, failed: bool, started: float) -> None:
-        ms = (time.perf_counter() - started) * 1000.0
-        self.stats.record(version, failed, ms)
-        self._observe(routing, version, failed, ms)
+
+def request_id_from(given: Optional[str]) -> str:
+    """The caller's request id (X-Request-Id header or gRPC metadata) when it is a sensible
+    token, else a new one: outcome feedback refers to requests by it."""
+    if given and len(given) <= 128 and given.isprintable() and not given.isspace():
+        return given.strip()
+    return uuid.uuid4().hex
 
 
 def short_error(exc: BaseException) -> str:

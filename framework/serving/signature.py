@@ -14,11 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from framework.serving.errors import ServingError
 
-class RequestError(Exception):
-    """The request is malformed: answered with 400 and this message."""
 
-    status = 400
+class RequestError(ServingError):
+    """The request is malformed: INVALID_ARGUMENT over gRPC, 400 over REST."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("INVALID_ARGUMENT", message)
 
 
 @dataclass(frozen=True)
