@@ -78,18 +78,24 @@ def tree_cpu_seconds(root) -> float:
     return total
 
 
-def _copy_lines(stream, log, started: float, root=None, mark=None, marks=None) -> None:
+def _copy_lines(stream, log, started: float, root=None, mark=None, marks=None,
+                peak=None) -> None:
     """Copy the child's output to the log, each line prefixed with its elapsed seconds.
 
     The prefix times programs that log without timestamps (TFX under plain `logging`).
-    Lines matching `mark` are also kept in `marks` as (seconds, tree CPU seconds, line):
-    CPU per component, a figure that moves much less than wall time on a loaded machine.
+    Lines matching `mark` are also kept in `marks` as (seconds, tree CPU seconds, line,
+    peak tree RSS in MB since the previous mark): CPU per component, a figure that moves much
+    less than wall time on a loaded machine, and which component holds the memory.
     """
     for raw in iter(stream.readline, b""):
         line = raw.decode("utf-8", errors="replace").rstrip("\n")
         now = time.monotonic() - started
         if mark is not None and root is not None and mark.search(line):
-            marks.append((round(now, 2), round(tree_cpu_seconds(root), 2), line))
+            window = max(peak[1], _tree_rss(root)) if peak else 0
+            if peak:
+                peak[1] = 0
+            marks.append((round(now, 2), round(tree_cpu_seconds(root), 2), line,
+                          round(window / 2**20, 1)))
         if log is not None:
             log.write(f"[{now:9.2f}] {line}\n")
     stream.close()
@@ -97,9 +103,11 @@ def _copy_lines(stream, log, started: float, root=None, mark=None, marks=None) -
 
 def _sample(root, stop: threading.Event, interval: float, deadline: float | None,
             peak: list[int]) -> None:
-    """Keep the largest tree RSS in peak[0]; kill the process group past the deadline."""
+    """Keep the largest tree RSS in peak[0] (and since the last mark in peak[1]); kill the
+    process group past the deadline."""
     while not stop.is_set():
-        peak[0] = max(peak[0], _tree_rss(root))
+        rss = _tree_rss(root)
+        peak[0], peak[1] = max(peak[0], rss), max(peak[1], rss)
         if deadline is not None and time.monotonic() > deadline:
             try:
                 os.killpg(root.pid, 9)
@@ -121,7 +129,7 @@ def measure(command: list[str], *, env: dict | None = None, cwd: str | None = No
     log = open(log_path, "w", encoding="utf-8", buffering=1) if log_path else None
     threads = []
     stop = threading.Event()
-    peak = [0]
+    peak = [0, 0]
     marks: list = []
     try:
         started = time.monotonic()
@@ -133,7 +141,7 @@ def measure(command: list[str], *, env: dict | None = None, cwd: str | None = No
         pattern = re.compile(mark) if mark else None
         threads = [
             threading.Thread(target=_copy_lines, daemon=True,
-                             args=(proc.stdout, log, started, root, pattern, marks)),
+                             args=(proc.stdout, log, started, root, pattern, marks, peak)),
             threading.Thread(target=_sample, args=(root, stop, interval, deadline, peak),
                              daemon=True),
         ]

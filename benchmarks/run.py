@@ -176,7 +176,9 @@ class Bench:
         m = proc_measure.measure(command, env=env, cwd=str(ROOT), log_path=self._log(name),
                                  timeout=self.args.run_timeout, mark=MARK)
         out = m.to_dict()
-        out["components_cpu"] = component_cpu(m.extra.pop("marks", []))
+        marks = m.extra.pop("marks", [])
+        out["components_cpu"] = component_cpu(marks)
+        out["components_peak_mb"] = component_peak_mb(marks)
         out["result"] = json.loads(json_path.read_text()) if json_path.exists() else None
         if out["result"]:
             out["components"] = {c["name"]: c["seconds"] for c in out["result"]["components"]}
@@ -319,6 +321,7 @@ class Bench:
                        "peak_tree_rss_mb": r["peak_tree_rss_mb"],
                        "peak_single_rss_mb": r["peak_single_rss_mb"],
                        "cpu_seconds": r["cpu_seconds"], "components": r.get("components"),
+                       "components_peak_mb": r.get("components_peak_mb"),
                        "timed_out": r["extra"].get("timed_out", False)}
                 if row["ok"]:
                     row["rows_per_second"] = round(rows / r["seconds"], 1)
@@ -479,7 +482,7 @@ def component_cpu(marks: list) -> dict[str, float]:
     """CPU seconds of the process tree between a component's opening and closing lines."""
     opened: dict[str, float] = {}
     out: dict[str, float] = {}
-    for _, cpu, line in marks:
+    for _, cpu, line, *_ in marks:
         match = _OURS_MARK.search(line) or _TEMPLATE_MARK.search(line)
         if not match:
             continue
@@ -488,6 +491,25 @@ def component_cpu(marks: list) -> dict[str, float]:
             opened[name] = cpu
         elif name in opened:
             out[name] = round(cpu - opened.pop(name), 2)
+    return out
+
+
+def component_peak_mb(marks: list) -> dict[str, float]:
+    """Peak RSS of the process tree while each component ran (between its opening and
+    closing lines). Freed memory is not always returned to the system, so a component's
+    peak is at least what the one before it left behind: look for the jumps."""
+    out: dict[str, float] = {}
+    current = None
+    for _, _, line, window_mb in (m for m in marks if len(m) == 4):
+        match = _OURS_MARK.search(line) or _TEMPLATE_MARK.search(line)
+        if not match:
+            continue
+        name, what = match.groups()
+        if what in ("started", "running"):
+            current = name
+        elif name == current:
+            out[name] = window_mb
+            current = None
     return out
 
 

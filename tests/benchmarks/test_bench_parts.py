@@ -207,8 +207,28 @@ def test_measure_records_cpu_at_marked_lines():
     code = ("import time\nprint('go', flush=True)\nt = time.process_time()\n"
             "while time.process_time() - t < 0.3: pass\nprint('done', flush=True)\n")
     m = proc_measure.measure([sys.executable, "-c", code], mark=r"^(go|done)$")
-    (_, cpu_go, _), (_, cpu_done, _) = m.extra["marks"]
+    (_, cpu_go, _, _), (_, cpu_done, _, _) = m.extra["marks"]
     assert cpu_done - cpu_go >= 0.25
+
+
+def test_measure_records_the_memory_peak_between_marked_lines():
+    # 300 MB held between 'go' and 'done', then freed before 'end'.
+    code = ("import time\nprint('go', flush=True)\nblock = bytearray(300 * 2**20)\n"
+            "time.sleep(1.0)\nprint('done', flush=True)\ndel block\ntime.sleep(0.5)\n"
+            "print('end', flush=True)\n")
+    m = proc_measure.measure([sys.executable, "-c", code], mark=r"^(go|done|end)$",
+                             interval=0.05)
+    go, done, end = (mark[3] for mark in m.extra["marks"])
+    assert done - go >= 250
+    assert end < done - 250
+
+
+def test_component_peak_is_the_memory_peak_while_each_component_ran():
+    marks = [(1.0, 10.0, "[ 1/10] CsvExampleGen                    started", 400.0),
+             (5.0, 14.5, "[ 1/10] CsvExampleGen                    complete     4.0s", 2500.0),
+             (5.5, 15.0, "[ 2/10] StatisticsGen                    started", 2500.0),
+             (9.0, 21.0, "[ 2/10] StatisticsGen                    complete     3.5s", 2600.0)]
+    assert bench_run.component_peak_mb(marks) == {"CsvExampleGen": 2500.0, "StatisticsGen": 2600.0}
 
 
 def test_rehearsal_benchmark_summarises_medians_and_reports_failed_runs():
