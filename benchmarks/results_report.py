@@ -298,14 +298,25 @@ def _scale(results: dict) -> list[str]:
                 rows.append([mode, f"{r['rows']:,}", _fmt(r.get("seconds"), 1),
                              _mb(r.get("peak_rss_mb")),
                              _fmt(r.get("rows_per_second"), 0), "ok" if r.get("ok") else "FAILED",
-                             _components(r)] + ([f"`{r.get('source', '')}`"] if sourced else []))
-        out.append(_table(["mode", "rows", "wall s", "peak MB", "rows/s", "", "largest components"]
-                          + (["result"] if sourced else []), rows))
+                             _components(r), _peak_during(r)]
+                            + ([f"`{r.get('source', '')}`"] if sourced else []))
+        out.append(_table(["mode", "rows", "wall s", "peak MB", "rows/s", "", "largest components",
+                           "peak memory during"] + (["result"] if sourced else []), rows))
         out += ["", "How time grows with rows (time ~ rows^k):", ""]
         for mode, g in (scale.get("growth") or {}).items():
             out.append(f"- {mode}: k = {g.get('largest_step')} between the two largest sizes, "
                        f"{g.get('overall')} fitted over all sizes. {g.get('meaning', '')}")
     return out
+
+
+def _peak_during(run: dict) -> str:
+    """The component that was running when the process tree's memory peaked (recorded by
+    benchmarks from this version on)."""
+    peaks = run.get("components_peak_mb") or {}
+    if not peaks:
+        return ""
+    name = max(peaks, key=peaks.get)
+    return f"{name} ({_mb(peaks[name])} MB)"
 
 
 def _components(run: dict) -> str:
@@ -443,7 +454,7 @@ def render_page(results_root: Path, intro: str) -> str:
                 out += ["", "#" + heading, "", f"From `benchmarks/results/{sources[section]}`."
                         if section != "scale" else
                         f"From `benchmarks/results/` folders {sources[section]}.", *rest]
-    for name in ("quickstart.md", "rehearsal.md"):  # the smaller benchmarks' own tables
+    for name in ("quickstart.md", "rehearsal.md", "serving.md", "ui.md"):  # the smaller benchmarks' own tables
         found = sorted(results_root.glob(f"*/{name}"), key=lambda p: p.parent.name)
         if found:
             text = found[-1].read_text().replace("\n## ", "\n#### ").replace("# ", "### ", 1)

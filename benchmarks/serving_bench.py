@@ -1,13 +1,18 @@
-"""Prediction latency (p50/p99) and throughput of `mlops serve` at 1, 8 and 32 clients.
-
-Starts `mlops serve` on 127.0.0.1 (a free port) over a temporary registry whose production
-version is the given SavedModel, sends a bounded number of one-example :predict requests per
-concurrency level from keep-alive HTTP clients, prints a Markdown table, and stops the server.
+"""Latency (p50/p99) and throughput of `mlops serve` over REST and gRPC.
 
     python benchmarks/serving_bench.py                     # newest model in the local serving dir
-    python benchmarks/serving_bench.py --model .mlops/local/serving/taxi/1795898132 --requests 2000
+    python benchmarks/serving_bench.py --model .mlops/local/serving/taxi/1796225194
 
-Only loopback is used; every loop is bounded by a request count and a time limit.
+For batching on and off, `mlops serve` is started on 127.0.0.1 over a temporary registry
+whose production version (and canary, for the split) is the given SavedModel. Each level
+sends a bounded number of one-example predictions from keep-alive clients (REST:
+http.client; gRPC: the official tensorflow-serving-api stubs), one thread per client, in
+this process. Levels: protocol x clients (1, 8, 32) x traffic (production alone, or a 20 %
+canary). Then a release under load: 32 clients (half REST, half gRPC) keep sending while
+the canary goes out, is promoted and is rolled back; every failed request is counted.
+
+Writes benchmarks/results/<date>-<commit>/serving.json and serving.md. Only loopback is
+used; every loop is bounded by a request count and a time limit.
 """
 
 from __future__ import annotations
@@ -17,19 +22,45 @@ import http.client
 import json
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
+
+import results_report  # noqa: E402
 
 from pipelines.taxi.features import EXAMPLE_INSTANCE as INSTANCE  # noqa: E402
 
-TIME_LIMIT_S = 120  # per concurrency level
+TIME_LIMIT_S = 120  # per level
+PRODUCTION, CANARY = "1", "2"
+GOALS = {"grpc_p99_ms_8": 10.0, "rest_p99_ms_8": 20.0, "throughput_32_vs_baseline": 3.0}
+BASELINE_RPS_32 = 240.0  # REST at 32 clients before batching and gRPC (the issue's figure)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=None, help="SavedModel folder")
+    parser.add_argument("--requests", type=int, default=1000, help="requests per level")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--protocols", nargs="+", default=["rest", "grpc"],
+                        choices=["rest", "grpc"])
+    parser.add_argument("--threads", type=int, default=8, help="server worker threads")
+    parser.add_argument("--release-requests", type=int, default=3000,
+                        help="requests sent during the release under load (0 skips it)")
+    parser.add_argument("--out", default=None, help="results folder "
+                        "(default: benchmarks/results/<date>-<commit>)")
+    parser.add_argument("--json", default=None, help="also write the figures to this file")
+    return parser.parse_args(argv)
 
 
 def newest_model() -> Path:
@@ -43,97 +74,282 @@ def newest_model() -> Path:
     return versions[-1]
 
 
-def start_server(model: Path, workdir: Path, threads: int):
-    from framework.release.registry import Registry
-
-    serving = workdir / "serving"
-    serving.mkdir()
-    version = model.name if model.name.isdigit() else "1"
-    (serving / version).symlink_to(model.resolve(), target_is_directory=True)
-    state = workdir / "bench.release.json"
-    Registry(state, str(serving), "taxi").promote(version, by="serving_bench")
-    env = dict(os.environ, MLOPS_PIPELINE__SERVING_DIR=str(serving),
-               MLOPS_RELEASE__STATE_PATH=str(state), MLOPS_RELEASE__THREADS=str(threads))
-    proc = subprocess.Popen([sys.executable, "-m", "framework", "serve", "--host", "127.0.0.1",
-                             "--port", "0"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
-    line = proc.stdout.readline()
-    match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
-    if not match:
-        proc.kill()
-        sys.exit(f"mlops serve did not start: {line!r}")
-    return proc, int(match.group(1))
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-def run_level(port: int, clients: int, total: int) -> dict:
-    body = json.dumps({"instances": [INSTANCE]})
+class Server:
+    """`mlops serve` in a subprocess over its own registry (production, and a canary copy)."""
+
+    def __init__(self, model: Path, workdir: Path, threads: int, batching: bool) -> None:
+        from framework.release.registry import Registry
+
+        serving = workdir / "serving"
+        for version in (PRODUCTION, CANARY):
+            shutil.copytree(model, serving / version)  # the registry lists real folders only
+        state = workdir / "bench.release.json"
+        self.registry = Registry(state, str(serving), "taxi")
+        self.registry.promote(PRODUCTION, by="serving_bench")
+        self.grpc_port = free_port()
+        env = dict(os.environ, MLOPS_PIPELINE__SERVING_DIR=str(serving),
+                   MLOPS_RELEASE__STATE_PATH=str(state), MLOPS_RELEASE__THREADS=str(threads),
+                   MLOPS_RELEASE__BATCHING__ENABLED=str(batching).lower(),
+                   MLOPS_RELEASE__ROLLBACK__ENABLED="false")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "framework", "serve", "--host", "127.0.0.1", "--port", "0",
+             "--grpc-port", str(self.grpc_port)],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        if not match:
+            self.stop()
+            sys.exit(f"mlops serve did not start: {line!r}")
+        self.port = int(match.group(1))
+
+    def set_canary(self, percent: int) -> None:
+        if percent:
+            self.registry.canary(CANARY, percent, by="serving_bench")
+        else:
+            self.registry.rollback(by="serving_bench")
+        self.wait_for(2 if percent else 1)
+
+    def wait_for(self, versions: int, timeout: float = 60) -> None:
+        """Until the server's status lists `versions` versions (it follows the registry)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            conn.request("GET", "/v1/models/taxi")
+            status = json.loads(conn.getresponse().read())
+            conn.close()
+            if len(status["model_version_status"]) >= versions:
+                return
+            time.sleep(0.05)
+        raise RuntimeError("the server did not follow the registry")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class RestClient:
+    def __init__(self, port: int) -> None:
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.body = json.dumps({"instances": [INSTANCE]})
+
+    def send(self) -> bool:
+        self.conn.request("POST", "/v1/models/taxi:predict", self.body,
+                          {"Content-Type": "application/json"})
+        response = self.conn.getresponse()
+        response.read()
+        return response.status == 200
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class GrpcClient:
+    def __init__(self, port: int) -> None:
+        import grpc
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+        self.grpc = grpc
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
+        self.request = predict_pb2.PredictRequest()
+        self.request.model_spec.name = "taxi"
+        for name, value in INSTANCE.items():
+            self.request.inputs[name].CopyFrom(tf.make_tensor_proto([value]))
+
+    def send(self) -> bool:
+        try:
+            self.stub.Predict(self.request, timeout=30)
+            return True
+        except self.grpc.RpcError:
+            return False
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def make_clients(protocols: list[str], clients: int, port: int, grpc_port: int) -> list:
+    """`clients` clients, shared out over the protocols in turn."""
+    return [RestClient(port) if protocols[i % len(protocols)] == "rest" else GrpcClient(grpc_port)
+            for i in range(clients)]
+
+
+def drive(clients: list, total: int, during=None) -> dict:
+    """Send `total` requests from the clients (one thread each); `during` runs meanwhile."""
     latencies: list[float] = []
     failures = [0]
     lock = threading.Lock()
     remaining = [total]
     deadline = time.monotonic() + TIME_LIMIT_S
 
-    def client():
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine = []
+    def work(client):
+        mine, failed = [], 0
         while time.monotonic() < deadline:
             with lock:
                 if remaining[0] <= 0:
                     break
                 remaining[0] -= 1
             started = time.perf_counter()
-            conn.request("POST", "/v1/models/taxi:predict", body,
-                         {"Content-Type": "application/json"})
-            response = conn.getresponse()
-            response.read()
+            failed += not client.send()
             mine.append((time.perf_counter() - started) * 1000)
-            if response.status != 200:
-                with lock:
-                    failures[0] += 1
-        conn.close()
         with lock:
             latencies.extend(mine)
+            failures[0] += failed
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
+    threads = [threading.Thread(target=work, args=(c,)) for c in clients]
     started = time.perf_counter()
     for t in threads:
         t.start()
+    if during is not None:
+        during()
     for t in threads:
         t.join()
     wall = time.perf_counter() - started
+    for c in clients:
+        c.close()
     latencies.sort()
 
     def pct(q):
-        return latencies[max(0, int(len(latencies) * q / 100 + 0.999999) - 1)]
+        return round(latencies[max(0, int(len(latencies) * q / 100 + 0.999999) - 1)], 2)
 
-    return {"clients": clients, "requests": len(latencies), "failures": failures[0],
-            "p50_ms": pct(50), "p99_ms": pct(99), "rps": len(latencies) / wall}
+    return {"requests": len(latencies), "failed": failures[0], "p50_ms": pct(50),
+            "p99_ms": pct(99), "rps": round(len(latencies) / wall, 1)}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=None, help="SavedModel folder")
-    parser.add_argument("--requests", type=int, default=1000, help="requests per level")
-    parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--threads", type=int, default=8, help="server worker threads")
-    args = parser.parse_args()
-    model = args.model or newest_model()
-    with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:
-        proc, port = start_server(model, Path(tmp), args.threads)
-        try:
-            run_level(port, 4, 100)  # warm-up, not reported
-            rows = [run_level(port, c, args.requests) for c in args.clients]
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
+def measure_levels(server: Server, args, batching: bool) -> list[dict]:
+    rows = []
+    for canary in (0, 20):
+        if canary:
+            server.set_canary(canary)
+        for protocol in args.protocols:
+            drive(make_clients([protocol], 4, server.port, server.grpc_port), 100)  # warm-up
+            for n in args.clients:
+                clients = make_clients([protocol], n, server.port, server.grpc_port)
+                row = {"protocol": protocol, "batching": batching, "canary_percent": canary,
+                       "clients": n, **drive(clients, args.requests)}
+                print(f"  {_describe(row)}", flush=True)
+                rows.append(row)
+    server.set_canary(0)
+    return rows
+
+
+def release_under_load(server: Server, args) -> dict:
+    """Canary out, promoted, rolled back, while 32 clients keep sending."""
+    steps: list[str] = []
+
+    def release():
+        time.sleep(0.5)
+        server.set_canary(20)
+        steps.append("canary 20 %")
+        time.sleep(0.5)
+        server.registry.promote(by="serving_bench")
+        server.wait_for(1)
+        steps.append("promote")
+        time.sleep(0.5)
+        server.registry.rollback(by="serving_bench")
+        time.sleep(0.5)
+        steps.append("rollback")
+
+    clients = make_clients(args.protocols, 32, server.port, server.grpc_port)
+    return {"clients": 32, "protocols": args.protocols, "steps": steps,
+            **drive(clients, args.release_requests, during=release)}
+
+
+def _describe(row: dict) -> str:
+    return (f"{row['protocol']:4} batching {'on ' if row['batching'] else 'off'} canary "
+            f"{row['canary_percent']:2}% clients {row['clients']:2}: p50 {row['p50_ms']} ms, "
+            f"p99 {row['p99_ms']} ms, {row['rps']} req/s, {row['failed']} failed")
+
+
+def goals(rows: list[dict], release: dict | None) -> list[dict]:
+    def best(protocol, clients, key, pick):
+        values = [r[key] for r in rows if r["protocol"] == protocol and r["clients"] == clients
+                  and r["batching"] and r["canary_percent"] == 0]
+        return pick(values) if values else None
+
+    grpc_p99 = best("grpc", 8, "p99_ms", min)
+    rest_p99 = best("rest", 8, "p99_ms", min)
+    top = max([r["rps"] for r in rows if r["clients"] == 32 and r["batching"]], default=None)
+    out = [
+        {"goal": "gRPC p99 under 10 ms at 8 clients", "value": grpc_p99,
+         "met": grpc_p99 is not None and grpc_p99 < GOALS["grpc_p99_ms_8"]},
+        {"goal": "REST p99 under 20 ms at 8 clients", "value": rest_p99,
+         "met": rest_p99 is not None and rest_p99 < GOALS["rest_p99_ms_8"]},
+        {"goal": f"throughput at 32 clients at least 3x {BASELINE_RPS_32:.0f} requests/s",
+         "value": top, "met": top is not None and top >= 3 * BASELINE_RPS_32},
+    ]
+    if release:
+        out.append({"goal": "no failed request during promote and rollback under load",
+                    "value": release["failed"], "met": release["failed"] == 0})
+    return out
+
+
+def render(results: dict) -> str:
+    meta = results["meta"]
+    out = ["# Prediction service (`benchmarks/serving_bench.py`)", "",
+           f"Commit {meta['commit']}, {meta['date']}; model `{meta['model']}`; server threads "
+           f"{meta['threads']}; {meta['machine'].get('cpus')} CPUs; load average before "
+           f"{meta['load_before']}. One-example predictions; clients and server on the same "
+           "machine.", "", "## Goals", "",
+           "| goal | measured | met |", "|---|---:|:-:|"]
+    out += [f"| {g['goal']} | {g['value']} | {'yes' if g['met'] else 'no'} |"
+            for g in results["goals"]]
+    out += ["", "## Latency and throughput", "",
+            "| protocol | batching | canary | clients | requests | failed | p50 ms | p99 ms "
+            "| requests/s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results["levels"]:
+        out.append(f"| {r['protocol']} | {'on' if r['batching'] else 'off'} | "
+                   f"{r['canary_percent']} % | {r['clients']} | {r['requests']} | {r['failed']} "
+                   f"| {r['p50_ms']} | {r['p99_ms']} | {r['rps']} |")
+    release = results.get("release")
+    if release:
+        out += ["", "## Release under load", "",
+                f"{release['clients']} clients ({', '.join(release['protocols'])}), "
+                f"{release['requests']} requests while: {', then '.join(release['steps'])}. "
+                f"Failed requests: {release['failed']}; p99 {release['p99_ms']} ms."]
+    return "\n".join(out) + "\n"
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    model = (args.model or newest_model()).resolve()
+    measured_commit = results_report.commit(ROOT)
+    out = Path(args.out) if args.out else results_report.default_folder(ROOT, measured_commit)
     load = os.getloadavg()
-    print(f"model {model}; server threads {args.threads}; {os.cpu_count()} cores; "
-          f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
-    print("| clients | requests | failed | p50 ms | p99 ms | requests/s |")
-    print("|--------:|---------:|-------:|-------:|-------:|-----------:|")
-    for r in rows:
-        print(f"| {r['clients']} | {r['requests']} | {r['failures']} | {r['p50_ms']:.1f} | "
-              f"{r['p99_ms']:.1f} | {r['rps']:.0f} |")
+    meta = {"commit": measured_commit, "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}",
+            "model": model.name, "threads": args.threads, "requests": args.requests,
+            "load_before": f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}",
+            "machine": results_report.machine()}
+    levels, release = [], None
+    for batching in (True, False):
+        with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:
+            print(f"batching {'on' if batching else 'off'}:", flush=True)
+            server = Server(model, Path(tmp), args.threads, batching)
+            try:
+                levels += measure_levels(server, args, batching)
+                if batching and args.release_requests:
+                    release = release_under_load(server, args)
+                    print(f"  release under load: {release['failed']} failed of "
+                          f"{release['requests']}", flush=True)
+            finally:
+                server.stop()
+    results = {"meta": meta, "levels": levels, "release": release,
+               "goals": goals(levels, release)}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "serving.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "serving.md").write_text(render(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": levels, **results}, indent=2) + "\n")
+    print(f"wrote {out / 'serving.json'} and serving.md")
     return 0
 
 

@@ -24,12 +24,14 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Optional
 
-from framework.release.policy import RollbackPolicy
+from framework.release.policy import Memory, Outcome, RollbackPolicy, prediction_scores
 from framework.release.registry import Registry, ReleaseState
 from framework.release.routing import TrafficSplitter
-from framework.release.stats import ServingStats
+from framework.release.stats import ServingStats, rss_mb
+from framework.serving.batching import Batcher, CallResult
 from framework.serving.errors import ServingError, invalid, not_found, unavailable
 from framework.serving.models import LoadedModel, LoadFailure, load_version
 from framework.serving.signature import (
@@ -75,12 +77,13 @@ class PredictionService:
     def __init__(self, registry: Registry, *, model_name: str, policy: RollbackPolicy,
                  stats: ServingStats, max_request_bytes: int = 1 << 20,
                  sticky_header: Optional[str] = None, poll_interval_s: float = 0.2,
-                 outcomes=None) -> None:
+                 outcomes=None, batcher: Optional[Batcher] = None) -> None:
         self.registry = registry
         self.model_name = model_name
         self.policy = policy
         self.stats = stats
         self.outcomes = outcomes  # framework/release/outcomes.py: predictions kept for feedback
+        self.batcher = batcher or Batcher(enabled=False)
         self.max_request_bytes = max_request_bytes
         self.sticky_key = ("HTTP_" + sticky_header.upper().replace("-", "_")
                            if sticky_header else None)
@@ -115,12 +118,21 @@ class PredictionService:
                 if isinstance(existing, LoadedModel) and existing.path == path:
                     models[version] = existing
                     continue
-                started = time.monotonic()
+                started, rss_before = time.monotonic(), rss_mb()
                 models[version] = load_version(version, path)
                 if isinstance(models[version], LoadFailure):
                     log.error("version %s failed to load: %s", version, models[version].error)
-                else:
-                    log.info("loaded version %s in %.1f s", version, time.monotonic() - started)
+                    continue
+                # The load cost (RSS after minus before) can only be measured here, as the
+                # version loads: later the process's RSS is every version's and the server's
+                # at once. It is approximate: requests served meanwhile allocate too, the
+                # first load also pays for TensorFlow's own start-up, and memory an earlier
+                # model freed may be reused without growing the RSS.
+                self.stats.loaded(version, rss_before, rss_mb())
+                cost = self.stats.load_cost_mb(version)
+                log.info("loaded version %s in %.1f s (%s)", version, time.monotonic() - started,
+                         "load cost unknown" if cost is None else
+                         f"resident memory {cost:+.0f} MB")
             # Keep a couple of models that just left the routing: a canary sent out again
             # after a rollback then switches without a reload.
             for version, model in current.models.items():
@@ -168,15 +180,40 @@ class PredictionService:
 
     # -- the automatic rollback policy ------------------------------------------------------
 
-    def _observe(self, routing: Routing, version: str, failed: bool, ms: float) -> None:
-        if version != routing.canary or not self.policy.enabled:
+    def _observe(self, routing: Routing, version: str, failed: bool, ms: float,
+                 call: Optional[CallResult] = None) -> None:
+        canary = routing.canary
+        if canary is None or version not in (canary, routing.production) \
+                or not self.policy.enabled:
             return
+        # CPU is compared only for requests that had a model call of their own (see the CPU
+        # rule in framework/release/policy.py).
+        alone = call is not None and call.batch_requests == 1
+        outcome = Outcome(failed, ms, call.cpu_ms if alone else None)
+        scores = prediction_scores(call.outputs) if call else ()
         with self._trip_lock:
-            if self._window_for != version:  # a new canary starts a fresh window
-                self._window_for = version
-                self._canary_window = collections.deque(maxlen=self.policy.window)
-            self._canary_window.append((failed, ms))
-            verdict = self.policy.verdict(self._canary_window)
+            # The policy's Window: the canary's and production's requests since the canary
+            # went out (CPU, memory and drift compare the two); a new canary starts afresh.
+            if self._window_for != canary:
+                self._window_for = canary
+                self._canary_window = self.policy.new_window(rss_mb())
+            window = self._canary_window
+            window.add(version == canary, outcome, scores)
+            if version != canary:
+                return
+            memory = None
+            if window.both_full():
+                now, start = rss_mb(), window.rss_start_mb
+                memory = Memory(self.stats.load_cost_mb(canary),
+                                None if now is None or start is None else now - start, now)
+            checks = self.policy.checks(window, memory)
+            verdict = next((c.reason for c in checks if c.crossed), None)
+            self.stats.judged({
+                "canary": canary, "production": routing.production, "at": time.time(),
+                "canary_requests": len(window.canary),
+                "production_requests": len(window.production),
+                "limits": self.policy.limits(), "checks": [c.to_dict() for c in checks],
+                "verdict": verdict})
             if verdict is None or version in self._tripped:
                 return
             self._tripped.add(version)
@@ -229,22 +266,25 @@ class PredictionService:
             self._record(routing, version, True, started)
             raise unavailable(f"version {version} failed to load: {model.error}")
         try:
-            outputs = model.predict(signature.name, arrays)
+            call = self.batcher.call((id(model), signature.name),
+                                     partial(model.predict, signature.name), arrays)
         except Exception as exc:  # noqa: BLE001 - a model failure is the server's, not the client's
             self._record(routing, version, True, started)
             message = short_error(exc)
             log.warning("version %s failed a prediction: %s", version, message)
             raise ServingError("INTERNAL", f"version {version} failed: {type(exc).__name__}: "
                                f"{message[:300]}") from None
-        self._record(routing, version, False, started)
+        self._record(routing, version, False, started, call)
         if request_id and self.outcomes is not None:
-            self.outcomes.record_prediction(request_id, version, outputs)
-        return outputs
+            self.outcomes.record_prediction(request_id, version, call.outputs)
+        return call.outputs
 
-    def _record(self, routing: Routing, version: str, failed: bool, started: float) -> None:
+    def _record(self, routing: Routing, version: str, failed: bool, started: float,
+                call: Optional[CallResult] = None) -> None:
         ms = (time.perf_counter() - started) * 1000.0
-        self.stats.record(version, failed, ms)
-        self._observe(routing, version, failed, ms)
+        self.stats.record(version, failed, ms, cpu_ms=call.cpu_ms if call else None,
+                          outputs=call.outputs if call else None, production=routing.production)
+        self._observe(routing, version, failed, ms, call)
 
     def _model(self, routing: Routing, version: str):
         model = routing.models.get(version)
@@ -288,6 +328,8 @@ class PredictionService:
 
     def _dispatch(self, environ, headers) -> tuple[int, dict]:
         method = environ.get("REQUEST_METHOD", "GET")
+        if environ.get("PATH_INFO", "").endswith("/feedback"):
+            return self._feedback(environ, method)
         match = _PATH.match(environ.get("PATH_INFO", ""))
         if not match:
             raise not_found("not found: use /v1/models/{name}[/versions/{v}]"
@@ -363,6 +405,47 @@ class PredictionService:
                            request_id)
         return 200, format_response(outputs, form)
 
+    def _feedback(self, environ, method: str) -> tuple[int, dict]:
+        """POST /v1/models/{name}/feedback: the true label(s) of answered requests, by the
+        request id of their X-Request-Id: {"request_id": "...", "label": 1} or
+        {"feedback": [{"request_id": "...", "label": 1}, ...]}, a list of labels (one per
+        example) for a request of several examples. Answers {"accepted", "unknown"} (a batch
+        also names up to 20 unknown ids); 404 for the one request id of a single item that
+        the server does not keep; 400, with nothing applied, for a label that does not fit.
+        framework/release/outcomes.py keeps them."""
+        from framework.release.outcomes import FeedbackError, parse_feedback
+
+        match = re.fullmatch(r"/v1/models/([^/:]+)/feedback", environ.get("PATH_INFO", ""))
+        if not match:
+            raise not_found("not found: feedback goes to /v1/models/{name}/feedback")
+        self.check_model_name(match[1])
+        if method != "POST":
+            raise method_not_allowed("use POST for /feedback")
+        if self.outcomes is None:
+            raise ServingError("UNIMPLEMENTED", "this server keeps no predictions for outcome "
+                               "feedback (release.ab_test.enabled is false)")
+        raw = self._read_body(environ)
+        try:
+            body = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise invalid("malformed request: the body is not UTF-8 text") from None
+        except json.JSONDecodeError as exc:
+            raise invalid(f"malformed JSON: {exc.msg} at line {exc.lineno}, "
+                          f"column {exc.colno}") from None
+        try:
+            items, single = parse_feedback(body)
+            result = self.outcomes.record_feedback(items, single=single)
+        except FeedbackError as exc:
+            raise invalid(str(exc)) from None
+        if single:
+            if result["unknown"]:
+                raise not_found(
+                    f"unknown request id '{items[0][0]}': this server keeps no prediction "
+                    f"answered under it (it keeps the newest {self.outcomes.max_predictions} "
+                    "answered requests per version, since it started)")
+            del result["unknown_ids"]
+        return 200, result
+
 
 def request_id_from(given: Optional[str]) -> str:
     """The caller's request id (X-Request-Id header or gRPC metadata) when it is a sensible
@@ -388,6 +471,7 @@ def _format_traffic(traffic: dict) -> str:
 
 
 def service_from_settings(settings) -> PredictionService:
+    from framework.release.outcomes import store_from_settings
     from framework.release.registry import stats_path_for
 
     registry = Registry.from_settings(settings)
@@ -399,6 +483,8 @@ def service_from_settings(settings) -> PredictionService:
         stats=ServingStats(stats_path_for(registry.state_path)),
         max_request_bytes=release.max_request_bytes,
         sticky_header=release.sticky_header,
+        outcomes=store_from_settings(release.ab_test, registry.state_path),
+        batcher=Batcher.from_settings(release.batching),
     )
 
 

@@ -1,10 +1,12 @@
-"""Run the prediction service on waitress (a maintained, pure-Python threaded WSGI server)."""
+"""Run the prediction service: the REST API on waitress (a maintained, pure-Python threaded
+WSGI server) and TensorFlow Serving's gRPC API on grpcio, over one PredictionService."""
 
 from __future__ import annotations
 
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Optional
 
 from framework.core.errors import UserError
 from framework.serving.app import PredictionService
@@ -19,16 +21,26 @@ class RunningServer:
     thread: threading.Thread
     host: str
     port: int
+    grpc_server: object = None  # None when gRPC is off
+    grpc_port: Optional[int] = None
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def grpc_address(self) -> Optional[str]:
+        return grpc_address(self.host, self.grpc_port) if self.grpc_server else None
+
     def stop(self) -> None:
+        if self.grpc_server is not None:
+            stop_grpc_server(self.grpc_server)
         stop_server(self.server)
         self.thread.join(timeout=10)
         self.service.stop_watching()
         self.service.stats.stop_writer()
+        if self.service.outcomes is not None:
+            self.service.outcomes.stop_writer()
 
 
 def make_server(service: PredictionService, host: str, port: int, threads: int):
@@ -54,6 +66,8 @@ def make_server(service: PredictionService, host: str, port: int, threads: int):
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     service.start_watching()
     service.stats.start_writer()
+    if service.outcomes is not None:
+        service.outcomes.start_writer()
     return server
 
 
@@ -65,9 +79,71 @@ def stop_server(server) -> None:
 
 
 def start_in_thread(service: PredictionService, host: str = "127.0.0.1", port: int = 0,
-                    threads: int = 8) -> RunningServer:
-    """Serve in a background thread (tests, benchmarks); port 0 picks a free port."""
+                    threads: int = 8, grpc_port: Optional[int] = None,
+                    grpc_max_message_bytes: int = 4194304) -> RunningServer:
+    """Serve in a background thread (tests, benchmarks); port 0 picks a free port. gRPC
+    only when grpc_port is given, and there too 0 picks a free port (unlike `mlops serve
+    --grpc-port 0` and release.grpc_port 0, which turn gRPC off)."""
     server = make_server(service, host, port, threads)
+    grpc_server = bound = None
+    if grpc_port is not None:
+        try:
+            grpc_server, bound = make_grpc_server(service, host, grpc_port, threads,
+                                                  grpc_max_message_bytes)
+        except BaseException:  # undo make_server: its watcher and writers
+            stop_server(server)
+            service.stop_watching()
+            service.stats.stop_writer()
+            if service.outcomes is not None:
+                service.outcomes.stop_writer()
+            raise
     thread = threading.Thread(target=server.run, name="waitress", daemon=True)
     thread.start()
-    return RunningServer(service, server, thread, host, server.effective_port)
+    return RunningServer(service, server, thread, host, server.effective_port, grpc_server,
+                         bound)
+
+
+def make_grpc_server(service: PredictionService, host: str, port: int, threads: int,
+                     max_message_bytes: int):
+    """TensorFlow Serving's gRPC API on host:port (0 picks a free port), started; returns
+    (server, bound port). Call after make_server, which loads the registry's versions.
+    Messages past max_message_bytes either way are refused by gRPC (RESOURCE_EXHAUSTED)."""
+    from concurrent import futures
+
+    import grpc
+
+    from framework.serving.grpc_api import add_to_server
+
+    options = [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+        # grpc sets SO_REUSEPORT by default: a second server on a busy port would bind
+        # without error and steal half the connections. Refuse the port instead.
+        ("grpc.so_reuseport", 0),
+    ]
+    # One worker per release.threads, like waitress: calls past that queue for a worker.
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads,
+                                                    thread_name_prefix="grpc"),
+                         options=options)
+    add_to_server(service, server)
+    address = grpc_address(host, port)
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError as exc:  # grpcio >= 1.50 raises where it used to return 0
+        log.debug("gRPC bind failed: %s", exc)
+        bound = 0
+    if not bound:
+        server.stop(None)
+        raise UserError(f"cannot listen on {address} for gRPC (is the port in use? "
+                        "--grpc-port picks another, 0 turns gRPC off)")
+    server.start()
+    return server, bound
+
+
+def grpc_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def stop_grpc_server(server, grace_s: float = 5.0) -> None:
+    """Refuse new calls, let calls in flight finish (up to grace_s), then close."""
+    server.stop(grace_s).wait()

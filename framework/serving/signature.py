@@ -117,7 +117,7 @@ def _np_dtype(dtype: str):
     return object if dtype == "string" else np.dtype(dtype.replace("half", "float16"))
 
 
-def _check_names(given, signature: Signature, where: str) -> None:
+def check_names(given, signature: Signature, where: str) -> None:
     expected = set(signature.inputs)
     unknown = sorted(set(given) - expected)
     missing = sorted(expected - set(given))
@@ -158,7 +158,7 @@ def _rows(instances: Any, signature: Signature, single) -> dict[str, np.ndarray]
         if not isinstance(instance, dict):
             raise RequestError(f"instances[{i}]: expected an object of named inputs, "
                                f"got {_kind(instance)}")
-        _check_names(instance, signature, f"instances[{i}]")
+        check_names(instance, signature, f"instances[{i}]")
         for name, info in signature.inputs.items():
             columns[name].append(
                 _check_value(instance[name], info, info.shape[1:], f"instances[{i}].{name}"))
@@ -170,7 +170,7 @@ def _columns(inputs: Any, signature: Signature, single) -> dict[str, np.ndarray]
         inputs = {single: inputs}
     if not isinstance(inputs, dict):
         raise RequestError(f"'inputs' must be an object of named inputs, got {_kind(inputs)}")
-    _check_names(inputs, signature, "inputs")
+    check_names(inputs, signature, "inputs")
     arrays, sizes = {}, set()
     for name, info in signature.inputs.items():
         values = inputs[name]

@@ -324,17 +324,34 @@ class VertexSection:
 
 @dataclass
 class RollbackPolicySection:
-    """Automatic rollback: judged over the canary's last `window` requests."""
+    """Automatic rollback: judged over the canary's last `window` requests (and, for CPU,
+    memory and drift, production's last `window` requests since the canary went out)."""
 
     # `mlops serve` takes the canary out by itself (and records it in the registry) when a
     # limit below is crossed.
     enabled: bool = True
-    # Canary requests judged together; no verdict before that many have been served.
+    # Canary requests judged together; no verdict before that many have been served (the
+    # CPU, memory and drift limits also wait for that many production requests).
     window: int = 50
     # Share of server errors (5xx) above which the canary is rolled back.
     max_error_rate: float = 0.05
     # p99 latency in milliseconds above which the canary is rolled back.
     max_p99_ms: float = 1000.0
+    # Canary CPU per request (its model call's CPU, mean since the canary went out, of the
+    # requests not batched with others) above production's by this factor rolls it back;
+    # null or 0: off.
+    max_cpu_ratio: Optional[float] = 2.0
+    # Resident memory budget (MB) of the canary: its load cost (the process's RSS growth
+    # while it loaded), or the RSS growth since it began taking traffic, above this rolls it
+    # back; null or 0: off.
+    max_memory_growth_mb: Optional[float] = 1024.0
+    # Jensen-Shannon distance (base 2, 0 = same, 1 = disjoint) between the canary's and
+    # production's histograms of prediction scores above which the canary is rolled back;
+    # null or 0: off.
+    max_prediction_drift: Optional[float] = 0.3
+    # Prediction scores (one per example) of each version that the drift compares: the
+    # latest this many, and none is judged before both have them (fewer are noisy).
+    drift_examples: int = 500
 
 
 @dataclass
@@ -375,6 +392,46 @@ class VertexEndpointSection:
 
 
 @dataclass
+class BatchingSection:
+    """Dynamic batching in `mlops serve`: predictions that arrive together share one model
+    call, as TensorFlow Serving's batching does (REST and gRPC alike)."""
+
+    # Batch requests of the same version and signature; false: one model call per request.
+    enabled: bool = True
+    # Most examples in one model call; a request with more runs alone.
+    max_batch_size: int = 32
+    # Milliseconds a batch waits for company while requests are arriving and the model is
+    # idle; a lone request never waits, and while the model is busy the next batch fills.
+    max_wait_ms: float = 2.0
+
+
+@dataclass
+class AbTestSection:
+    """The A/B test on real outcomes: `mlops serve` keeps each answered prediction by request
+    id until its true label arrives (POST /v1/models/<name>/feedback, `mlops release
+    feedback`), and `mlops release compare` judges the canary against production on them."""
+
+    # Keep predictions for outcome feedback in `mlops serve`; false: nothing is kept and the
+    # feedback endpoint answers 501.
+    enabled: bool = True
+    # Answered requests kept per version while they wait for their label (the newest);
+    # feedback for an older request id is counted as unknown.
+    max_predictions: int = 100000
+    # Labelled requests kept per version for `mlops release compare` (the newest).
+    max_outcomes: int = 100000
+    # Labelled examples each version needs before `mlops release compare` gives a verdict.
+    min_samples: int = 200
+    # Confidence level of the intervals of the difference canary - production.
+    confidence: float = 0.95
+    # The metric the verdict follows; auto: auc for a binary classifier, accuracy for a
+    # multi-class one, rmse for regression.
+    metric: Literal["auto", "accuracy", "auc", "rmse"] = "auto"
+    # `mlops release promote` refuses unless the verdict is "canary better"
+    # (--require-winner / --no-require-winner decide for one command).
+    require_winner: bool = False
+
+
+@dataclass
 class ReleaseSection:
     """The model registry, the local prediction service (`mlops serve`), and where traffic
     changes go."""
@@ -390,6 +447,13 @@ class ReleaseSection:
     host: str = "127.0.0.1"
     # The port `mlops serve` listens on (--port overrides); 0 picks a free one.
     port: int = 8501
+    # The port of TensorFlow Serving's gRPC API in `mlops serve` (--grpc-port overrides;
+    # 8500 is TF Serving's); 0 turns gRPC off (unlike port, where 0 picks a free one).
+    grpc_port: int = 8500
+    # Largest gRPC message `mlops serve` receives or sends, in bytes; gRPC answers larger
+    # ones with RESOURCE_EXHAUSTED. 4 MiB is gRPC's own default; TF Serving lifts it to
+    # 2 GiB, which lets a single call hold that much of the server's memory.
+    grpc_max_message_bytes: int = 4194304
     # Worker threads of `mlops serve`: requests it handles at the same time.
     threads: int = 8
     # Largest predict request body `mlops serve` accepts, in bytes; larger ones get a 400.
@@ -397,8 +461,11 @@ class ReleaseSection:
     # A request header whose value pins a caller to one version (e.g. X-Session-Id).
     sticky_header: Optional[str] = None
     rollback: RollbackPolicySection = field(default_factory=RollbackPolicySection)
+    batching: BatchingSection = field(default_factory=BatchingSection)
     kserve: KServeTargetSection = field(default_factory=KServeTargetSection)
     vertex_endpoint: VertexEndpointSection = field(default_factory=VertexEndpointSection)
+    # The A/B test on real outcomes: feedback, `mlops release compare`, --require-winner.
+    ab_test: AbTestSection = field(default_factory=AbTestSection)
 
 
 @dataclass

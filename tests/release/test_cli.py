@@ -71,7 +71,8 @@ def test_mlops_serve_answers_predictions_and_release_status_shows_them(taxi_run,
     env = workspace_env(tmp_path, MLOPS_PIPELINE__SERVING_DIR=str(model.parent),
                         MLOPS_RELEASE__STATE_PATH=str(tmp_path / "taxi.release.json"))
     assert mlops("release", "promote", model.name, env=env).returncode == 0
-    proc = subprocess.Popen([sys.executable, "-m", "framework", "serve", "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "framework", "serve", "--port", "0",
+                             "--grpc-port", "0"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     lines: queue.Queue = queue.Queue()
