@@ -42,9 +42,9 @@ def _eval_config(graph: Graph, record: TrainingRecord) -> dict:
 
 
 def _schema_types(schema_uri: Optional[str]) -> dict[str, int]:
-    from framework.ct.drift import _load_schema
+    from framework.ct.drift import load_schema
 
-    schema = _load_schema(schema_uri)
+    schema = load_schema(schema_uri)
     return {f.name: f.type for f in schema.feature}
 
 

@@ -18,7 +18,7 @@ CATEGORICAL = "l_infinity"
 NUMERIC = "jensen_shannon_divergence"
 
 
-def _quantile_histograms(stats):
+def quantile_histograms(stats):
     from tensorflow_metadata.proto.v0 import statistics_pb2
 
     histogram = statistics_pb2.Histogram
@@ -39,7 +39,7 @@ def _quantile_histograms(stats):
     return stats
 
 
-def _load_schema(schema_uri):
+def load_schema(schema_uri):
     import tensorflow_data_validation as tfdv
     from tfx.dsl.io import fileio
 
@@ -93,26 +93,39 @@ def configure(schema, settings) -> dict[str, tuple[str, float]]:
     return compared
 
 
-def compare(settings, location: str, stats_uri: str, schema_uri):
-    """(drifted, measured): evidence dicts {feature, statistic, value, threshold}."""
+def measure(schema, settings, baseline, current) -> list[dict]:
+    """Drift of `current` from `baseline` (statistics protos) on each feature settings
+    compare: {feature, statistic, value, threshold, drifted}, most drifted first; a compared
+    feature TFDV measured nothing for has value None."""
     import tensorflow_data_validation as tfdv
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
-    schema = _load_schema(schema_uri)
     compared = configure(schema, settings)
-    baseline = _quantile_histograms(training_statistics(stats_uri))
-    current = _quantile_histograms(span_statistics(location))
-    anomalies = tfdv.validate_statistics(current, schema, previous_statistics=baseline)
+    anomalies = tfdv.validate_statistics(quantile_histograms(current), schema,
+                                         previous_statistics=quantile_histograms(baseline))
     measurement = anomalies_pb2.DriftSkewInfo.Measurement
     kinds = {measurement.L_INFTY: CATEGORICAL, measurement.JENSEN_SHANNON_DIVERGENCE: NUMERIC}
-    measured = []
+    rows = {}
     for info in anomalies.drift_skew_info:
         feature = ".".join(info.path.step)
         if feature not in compared:
             continue
         for m in info.drift_measurements:
-            statistic = kinds.get(m.type, str(m.type))
-            measured.append({"feature": feature, "statistic": statistic,
-                             "value": round(float(m.value), 4), "threshold": float(m.threshold)})
+            rows[feature] = {"feature": feature, "statistic": kinds.get(m.type, str(m.type)),
+                             "value": round(float(m.value), 4), "threshold": float(m.threshold),
+                             "drifted": float(m.value) > float(m.threshold)}
+    for feature, (statistic, threshold) in compared.items():
+        rows.setdefault(feature, {"feature": feature, "statistic": statistic, "value": None,
+                                  "threshold": threshold, "drifted": False})
+    return sorted(rows.values(), key=lambda r: (r["value"] is None, -(r["value"] or 0),
+                                                r["feature"]))
+
+
+def compare(settings, location: str, stats_uri: str, schema_uri):
+    """(drifted, measured): evidence dicts {feature, statistic, value, threshold}."""
+    rows = measure(load_schema(schema_uri), settings, training_statistics(stats_uri),
+                   span_statistics(location))
+    measured = [{k: r[k] for k in ("feature", "statistic", "value", "threshold")}
+                for r in rows if r["value"] is not None]
     drifted = [e for e in measured if e["value"] > e["threshold"]]
-    return sorted(drifted, key=lambda e: -e["value"]), measured
+    return drifted, measured

@@ -151,29 +151,6 @@ def anomaly_rows(anomalies) -> list[dict]:
     return rows
 
 
-def drift_rows(anomalies, compared: dict[str, tuple[str, float]]) -> list[dict]:
-    """{feature, statistic, value, threshold, drifted} per compared feature, from TFDV's
-    drift_skew_info; a compared feature TFDV measured nothing for has value None."""
-    from framework.ct.drift import CATEGORICAL, NUMERIC
-
-    kinds = {1: CATEGORICAL, 2: NUMERIC}  # DriftSkewInfo.Measurement: L_INFTY, JSD
-    rows = {}
-    for info in anomalies.drift_skew_info:
-        feature = ".".join(info.path.step)
-        if feature not in compared:
-            continue
-        for m in info.drift_measurements:
-            rows[feature] = {"feature": feature, "statistic": kinds.get(m.type, str(m.type)),
-                             "value": round(float(m.value), 4),
-                             "threshold": float(m.threshold),
-                             "drifted": float(m.value) > float(m.threshold)}
-    for feature, (statistic, threshold) in compared.items():
-        rows.setdefault(feature, {"feature": feature, "statistic": statistic, "value": None,
-                                  "threshold": threshold, "drifted": False})
-    return sorted(rows.values(), key=lambda r: (r["value"] is None, -(r["value"] or 0),
-                                                r["feature"]))
-
-
 # --------------------------------------------------------------------------- the store
 
 
@@ -238,22 +215,17 @@ def drift_between(source: Source, schema_uri: str, baseline_uri: str, current_ur
                   split: str) -> list[dict]:
     """Drift rows of `current` against `baseline` (StatisticsGen outputs), as the trigger
     measures it: its comparators and thresholds from settings, its quantile histograms."""
-    import tensorflow_data_validation as tfdv
-
     from framework.ct import drift
 
     for uri in (baseline_uri, current_uri):
         if read_bytes(_stats_path(uri, split)) is None:
             raise Problem(f"cannot compare: {_stats_path(uri, split)} is not there")
     try:
-        schema = drift._load_schema(schema_uri)
+        schema = drift.load_schema(schema_uri)
     except (FileNotFoundError, OSError) as exc:
         raise Problem(f"cannot compare: no schema to compare with ({exc})") from None
-    compared = drift.configure(schema, source.settings)
-    baseline = drift._quantile_histograms(drift.training_statistics(baseline_uri, split))
-    current = drift._quantile_histograms(drift.training_statistics(current_uri, split))
-    anomalies = tfdv.validate_statistics(current, schema, previous_statistics=baseline)
-    return drift_rows(anomalies, compared)
+    return drift.measure(schema, source.settings, drift.training_statistics(baseline_uri, split),
+                         drift.training_statistics(current_uri, split))
 
 
 def _stats_path(uri: str, split: str) -> str:

@@ -7,7 +7,7 @@ import re
 from framework.release.policy import RollbackPolicy
 from framework.release.registry import ReleaseState
 from framework.ui import charts, dag
-from framework.ui.data import anomaly_rows, drift_rows, feature_rows
+from framework.ui.data import anomaly_rows, feature_rows
 from framework.ui.model import checks, metric_name, thresholds, why
 from framework.ui.release import canary_view, version_rows
 from framework.ui.runs import ct_triggers, status_of, trigger_of
@@ -137,7 +137,7 @@ def test_feature_rows_give_missing_share_histogram_and_top_values():
     assert rows["company"]["chart"]["data"][0]["y"] == ["a", "b"]
 
 
-def test_anomaly_and_drift_rows_from_tfdv_protos():
+def test_anomaly_rows_from_tfdv_protos():
     from tensorflow_metadata.proto.v0 import anomalies_pb2
 
     anomalies = anomalies_pb2.Anomalies()
@@ -146,15 +146,30 @@ def test_anomaly_and_drift_rows_from_tfdv_protos():
     info.short_description = "Unexpected string values"
     assert anomaly_rows(anomalies) == [{"feature": "payment_type", "severity": "error",
                                         "short": "Unexpected string values", "description": ""}]
-    drift = anomalies.drift_skew_info.add()
-    drift.path.step.append("trip_miles")
-    drift.drift_measurements.add(type=anomalies_pb2.DriftSkewInfo.Measurement.JENSEN_SHANNON_DIVERGENCE,
-                                 value=0.9, threshold=0.2)
-    rows = drift_rows(anomalies, {"trip_miles": ("jensen_shannon_divergence", 0.2),
-                                  "company": ("l_infinity", 0.2)})
-    assert rows[0] == {"feature": "trip_miles", "statistic": "jensen_shannon_divergence",
-                       "value": 0.9, "threshold": 0.2, "drifted": True}
-    assert rows[1]["feature"] == "company" and rows[1]["value"] is None
+
+
+def test_drift_rows_are_the_triggers_measurement_most_drifted_first():
+    """The Data page's drift table comes from framework/ct/drift.measure, the trigger's own."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+    import tensorflow_data_validation as tfdv
+
+    from framework.ct.drift import measure
+
+    baseline = pd.DataFrame({"payment_type": ["Cash", "Card"] * 200,
+                             "fare": [float(i % 40) for i in range(400)]})
+    current = pd.DataFrame({"payment_type": ["Cash"] * 400,
+                            "fare": [float(i % 40) for i in range(400)]})
+    before = tfdv.generate_statistics_from_dataframe(baseline)
+    after = tfdv.generate_statistics_from_dataframe(current)
+    settings = SimpleNamespace(ct=SimpleNamespace(drift=SimpleNamespace(
+        features=[], thresholds={"fare": 0.3}, default_threshold=0.2)))
+    rows = measure(tfdv.infer_schema(before), settings, before, after)
+    assert rows[0] == {"feature": "payment_type", "statistic": "l_infinity", "value": 0.5,
+                       "threshold": 0.2, "drifted": True}
+    assert rows[1]["feature"] == "fare" and rows[1]["threshold"] == 0.3
+    assert rows[1]["drifted"] is False
 
 
 def test_release_rows_tolerate_missing_and_new_statistics_keys():
