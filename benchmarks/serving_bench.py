@@ -164,7 +164,9 @@ class GrpcClient:
         self.request = predict_pb2.PredictRequest()
         self.request.model_spec.name = "taxi"
         for name, value in INSTANCE.items():
-            self.request.inputs[name].CopyFrom(tf.make_tensor_proto([value]))
+            # The signature's dtypes: Python ints are int64 and floats float32 in the model.
+            dtype = {int: tf.int64, float: tf.float32, str: tf.string}[type(value)]
+            self.request.inputs[name].CopyFrom(tf.make_tensor_proto([value], dtype=dtype))
 
     def send(self) -> bool:
         try:
