@@ -50,7 +50,7 @@ BASELINE_RPS_32 = 240.0  # REST at 32 clients before batching and gRPC (the issu
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=None, help="SavedModel folder")
-    parser.add_argument("--requests", type=int, default=1000, help="requests per level")
+    parser.add_argument("--requests", type=int, default=2000, help="requests per level")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--protocols", nargs="+", default=["rest", "grpc"],
                         choices=["rest", "grpc"])
@@ -299,7 +299,7 @@ def render(results: dict) -> str:
     meta = results["meta"]
     out = ["# Prediction service (`benchmarks/serving_bench.py`)", "",
            f"Commit {meta['commit']}, {meta['date']}; model `{meta['model']}`; server threads "
-           f"{meta['threads']}; {meta['machine'].get('cpus')} CPUs; load average before "
+           f"{meta['threads']}; {meta['machine'].get('cores')} cores; load average before "
            f"{meta['load_before']}. One-example predictions; clients and server on the same "
            "machine.", "", "## Goals", "",
            "| goal | measured | met |", "|---|---:|:-:|"]
