@@ -28,3 +28,21 @@ def write_json(path: str | None, data: dict) -> None:
     from framework.storage import files
 
     files.write_text(path, json.dumps(data, indent=2, default=str))
+
+
+def run_until_stopped(run, stop) -> None:
+    """`run()` (a server's loop) until Ctrl-C or SIGTERM, then `stop()`; prints "stopped".
+    SIGTERM (a service manager, `kill`) ends it the way Ctrl-C does."""
+    import signal
+
+    def _terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+    print("stopped", flush=True)

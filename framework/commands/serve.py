@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from framework.commands._common import add_pipeline_env
+from framework.commands._common import add_pipeline_env, run_until_stopped
 
 NAME = "serve"
 HELP = ("serve the registry's production and canary versions over the TF Serving REST and "
@@ -23,7 +23,6 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     import logging
-    import signal
 
     from framework.serving.app import service_from_settings
     from framework.serving.server import (
@@ -61,15 +60,7 @@ def run(args) -> int:
           f"/v1/models/{service.model_name} ({traffic}); {grpc_text}; Ctrl-C stops",
           flush=True)
 
-    def _terminate(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
+    def stop() -> None:
         if grpc_server is not None:
             stop_grpc_server(grpc_server)
         stop_server(server)
@@ -77,5 +68,6 @@ def run(args) -> int:
         service.stats.stop_writer()
         if service.outcomes is not None:
             service.outcomes.stop_writer()
-    print("stopped", flush=True)
+
+    run_until_stopped(server.run, stop)
     return 0

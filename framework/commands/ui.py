@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from framework.commands._common import add_pipeline_env
+from framework.commands._common import add_pipeline_env, run_until_stopped
 
 NAME = "ui"
 HELP = ("a local read-only dashboard: runs, data, model, lineage, continuous training, "
@@ -34,7 +34,6 @@ def _warm_up(app) -> None:
 
 def run(args) -> int:
     import logging
-    import signal
     import threading
 
     from framework.core.errors import UserError
@@ -62,15 +61,5 @@ def run(args) -> int:
           f"http://{host}:{server.effective_port} (read-only; Ctrl-C stops)", flush=True)
     threading.Thread(target=_warm_up, args=(app,), name="warm-up", daemon=True).start()
 
-    def _terminate(signum, frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop_server(server)
-    print("stopped", flush=True)
+    run_until_stopped(server.run, lambda: stop_server(server))
     return 0

@@ -380,16 +380,19 @@ class PredictionService:
                           "(release.max_request_bytes)")
         return body
 
-    def _predict(self, environ, version: Optional[str], label: Optional[str],
-                 headers) -> tuple:
+    def _read_json(self, environ):
         raw = self._read_body(environ)
         try:
-            body = json.loads(raw.decode("utf-8"))
+            return json.loads(raw.decode("utf-8"))
         except UnicodeDecodeError:
             raise invalid("malformed request: the body is not UTF-8 text") from None
         except json.JSONDecodeError as exc:
             raise invalid(f"malformed JSON: {exc.msg} at line {exc.lineno}, "
                           f"column {exc.colno}") from None
+
+    def _predict(self, environ, version: Optional[str], label: Optional[str],
+                 headers) -> tuple:
+        body = self._read_json(environ)
         sticky = environ.get(self.sticky_key) if self.sticky_key else None
         routing, version, model = self.resolve(version, label, sticky)
         request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
@@ -424,14 +427,7 @@ class PredictionService:
         if self.outcomes is None:
             raise ServingError("UNIMPLEMENTED", "this server keeps no predictions for outcome "
                                "feedback (release.ab_test.enabled is false)")
-        raw = self._read_body(environ)
-        try:
-            body = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise invalid("malformed request: the body is not UTF-8 text") from None
-        except json.JSONDecodeError as exc:
-            raise invalid(f"malformed JSON: {exc.msg} at line {exc.lineno}, "
-                          f"column {exc.colno}") from None
+        body = self._read_json(environ)
         try:
             items, single = parse_feedback(body)
             result = self.outcomes.record_feedback(items, single=single)
