@@ -19,11 +19,28 @@ class UiWorkspace:
     env: dict
     first_run: str
     ct_run: str
+    # Every run in the store, newest first: the session's taxi run (and any run other tests
+    # added to its store before it was copied), then the CT run.
+    runs: list
+
 
     def settings(self):
         from framework.settings import load_settings
 
         return load_settings("taxi", "test", environ=self.env)
+
+
+def run_ids(sqlite_path: Path) -> list[str]:
+    """The pipeline runs in an ML-Metadata store, oldest first (TFX names each run's
+    `pipeline_run` context by its run id)."""
+    from ml_metadata import metadata_store
+    from ml_metadata.proto import metadata_store_pb2
+
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(sqlite_path)
+    store = metadata_store.MetadataStore(config)
+    return [c.name for c in sorted(store.get_contexts_by_type("pipeline_run"),
+                                   key=lambda c: c.create_time_since_epoch)]
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +51,7 @@ def ui_workspace(taxi_run, tmp_path_factory) -> UiWorkspace:
 
     root = tmp_path_factory.mktemp("ui")
     shutil.copy(taxi_run.workdir / "metadata.sqlite", root / "metadata.sqlite")
+    earlier_runs = run_ids(root / "metadata.sqlite")
     shutil.copytree(taxi_run.workdir / "serving", root / "serving")
     env = {**taxi_run.env,
            "MLOPS_METADATA__SQLITE_PATH": str(root / "metadata.sqlite"),
@@ -46,10 +64,11 @@ def ui_workspace(taxi_run, tmp_path_factory) -> UiWorkspace:
     assert fired.returncode == EXIT_FIRED, fired.output[-3000:]
     quiet = mlops("ct", "check", env=env)  # nothing new: a decision that did not fire
     assert quiet.returncode == 0, quiet.output[-3000:]
-    workspace = UiWorkspace(root, env, taxi_run.first.result["run_id"], "")
+    workspace = UiWorkspace(root, env, taxi_run.first.result["run_id"], "", [])
     settings = workspace.settings()
     workspace.ct_run = next(r["run"]["run_id"] for r in history.read(settings)
                             if r.get("action") == "run")
+    workspace.runs = [workspace.ct_run, *reversed(earlier_runs)]
     versions = sorted(p.name for p in (root / "serving").iterdir() if p.name.isdigit())
     assert len(versions) == 2, versions
     for args in (("promote", versions[0], "--reason", "first model"),
