@@ -34,7 +34,7 @@ def _value(value) -> object:
 
 
 def props(artifact) -> dict:
-    """Properties and custom properties of an artifact or execution, as plain values."""
+    """Properties and custom properties of an artifact, execution or context, as plain values."""
     out = {k: _value(v) for k, v in artifact.properties.items()}
     out.update({k: _value(v) for k, v in artifact.custom_properties.items()})
     return out

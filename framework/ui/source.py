@@ -19,6 +19,7 @@ from collections import OrderedDict
 from typing import Callable, Optional
 
 from framework.core.errors import UserError
+from framework.metadata.lineage import props as properties  # noqa: F401 - the pages read it from here
 
 log = logging.getLogger("mlops.ui")
 
@@ -68,24 +69,6 @@ def duration(seconds: Optional[float]) -> str:
         return f"{minutes} min {secs:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
-
-
-def value_of(value) -> object:
-    """A property value of MLMD as a plain Python value."""
-    kind = value.WhichOneof("value")
-    if kind is None:
-        return None
-    out = getattr(value, kind)
-    if kind in ("proto_value", "struct_value"):
-        return str(out)
-    return out
-
-
-def properties(node) -> dict:
-    """Properties and custom properties of an artifact, execution or context."""
-    out = {k: value_of(v) for k, v in node.properties.items()}
-    out.update({k: value_of(v) for k, v in node.custom_properties.items()})
-    return out
 
 
 def describe_store(settings) -> str:
