@@ -32,14 +32,13 @@ import json
 import os
 import threading
 import time
-from typing import Optional
+from typing import Optional, Sequence
 
 from framework.release.policy import (
     SCORE_BINS,
     histogram,
     js_distance,
     percentile,
-    prediction_scores,
     score_range,
 )
 from framework.storage import files
@@ -125,11 +124,11 @@ class ServingStats:
         self._thread: Optional[threading.Thread] = None
 
     def record(self, version: str, failed: bool, latency_ms: float,
-               cpu_ms: Optional[float] = None, outputs: Optional[dict] = None,
+               cpu_ms: Optional[float] = None, scores: Sequence[float] = (),
                production: Optional[str] = None) -> None:
-        """One answered request: `cpu_ms` its share of the model call's CPU, `outputs` what
-        the model returned; `production` the production version it was served beside."""
-        scores = prediction_scores(outputs) if outputs else ()
+        """One answered request: `cpu_ms` its share of the model call's CPU, `scores` its
+        predictions (policy.prediction_scores of what the model returned); `production` the
+        production version it was served beside."""
         with self._lock:
             stats = self._versions.setdefault(version, VersionStats())
             stats.requests += 1

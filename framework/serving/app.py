@@ -25,7 +25,7 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Optional
+from typing import Optional, Sequence
 
 from framework.release.policy import Memory, Outcome, RollbackPolicy, prediction_scores
 from framework.release.registry import Registry, ReleaseState
@@ -181,7 +181,7 @@ class PredictionService:
     # -- the automatic rollback policy ------------------------------------------------------
 
     def _observe(self, routing: Routing, version: str, failed: bool, ms: float,
-                 call: Optional[CallResult] = None) -> None:
+                 call: Optional[CallResult] = None, scores: Sequence[float] = ()) -> None:
         canary = routing.canary
         if canary is None or version not in (canary, routing.production) \
                 or not self.policy.enabled:
@@ -190,7 +190,6 @@ class PredictionService:
         # rule in framework/release/policy.py).
         alone = call is not None and call.batch_requests == 1
         outcome = Outcome(failed, ms, call.cpu_ms if alone else None)
-        scores = prediction_scores(call.outputs) if call else ()
         with self._trip_lock:
             # The policy's Window: the canary's and production's requests since the canary
             # went out (CPU, memory and drift compare the two); a new canary starts afresh.
@@ -282,9 +281,10 @@ class PredictionService:
     def _record(self, routing: Routing, version: str, failed: bool, started: float,
                 call: Optional[CallResult] = None) -> None:
         ms = (time.perf_counter() - started) * 1000.0
+        scores = prediction_scores(call.outputs) if call else ()  # once, for both below
         self.stats.record(version, failed, ms, cpu_ms=call.cpu_ms if call else None,
-                          outputs=call.outputs if call else None, production=routing.production)
-        self._observe(routing, version, failed, ms, call)
+                          scores=scores, production=routing.production)
+        self._observe(routing, version, failed, ms, call, scores)
 
     def _model(self, routing: Routing, version: str):
         model = routing.models.get(version)

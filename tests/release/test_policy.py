@@ -173,10 +173,10 @@ def test_serving_stats_snapshot_has_cpu_memory_scores_and_drift_per_version(tmp_
     stats.loaded("200", 800.0, 850.5)
     for i in range(100):
         score = np.array([[(i + 0.5) / 100]], dtype=np.float32)
-        stats.record("100", False, 2.0, cpu_ms=1.0 + (i == 99) * 9, outputs={"outputs": score},
-                     production="100")
-        stats.record("200", i % 10 == 0, 3.0, cpu_ms=2.0, outputs={"outputs": 1 - score / 2},
-                     production="100")
+        stats.record("100", False, 2.0, cpu_ms=1.0 + (i == 99) * 9,
+                     scores=prediction_scores({"outputs": score}), production="100")
+        stats.record("200", i % 10 == 0, 3.0, cpu_ms=2.0,
+                     scores=prediction_scores({"outputs": 1 - score / 2}), production="100")
     stats.judged({"canary": "200", "checks": []})
     stats.write()
     snapshot = json.loads((tmp_path / "stats.json").read_text())
@@ -197,8 +197,9 @@ def test_serving_stats_snapshot_has_cpu_memory_scores_and_drift_per_version(tmp_
 def test_serving_stats_bins_unbounded_scores_over_productions_range():
     stats = ServingStats()
     for value in (10.0, 20.0, 30.0):
-        stats.record("100", False, 1.0, outputs={"y": np.array([value])}, production="100")
-        stats.record("200", False, 1.0, outputs={"y": np.array([value + 100])})
+        stats.record("100", False, 1.0, scores=prediction_scores({"y": np.array([value])}),
+                     production="100")
+        stats.record("200", False, 1.0, scores=prediction_scores({"y": np.array([value + 100])}))
     versions = stats.snapshot()["versions"]
     assert versions["100"]["scores"]["range"] == [10.0, 30.0]
     assert versions["200"]["scores"]["above"] == 3 and versions["200"]["drift"] == 1.0
@@ -235,7 +236,7 @@ def test_release_status_shows_each_figure_next_to_its_limit_and_marks_the_crosse
     stats = ServingStats(stats_path_for(registry.state_path))
     stats.loaded("200", 600.0, 660.0)
     for version, cpu in (("100", 1.0), ("200", 3.0)):
-        stats.record(version, False, 2.0, cpu_ms=cpu, outputs={"y": np.array([[0.5]])},
+        stats.record(version, False, 2.0, cpu_ms=cpu, scores=prediction_scores({"y": np.array([[0.5]])}),
                      production="100")
     checks = policy.checks(w, Memory(60.0, 1.5, 700.0))
     stats.judged({"canary": "200", "production": "100", "canary_requests": 10,
