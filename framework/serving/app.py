@@ -31,7 +31,7 @@ from framework.release.policy import Memory, Outcome, RollbackPolicy, prediction
 from framework.release.registry import Registry, ReleaseState
 from framework.release.routing import TrafficSplitter
 from framework.release.stats import ServingStats, rss_mb
-from framework.serving.batching import Batcher, CallResult
+from framework.serving.batching import Arrival, Batcher, CallResult
 from framework.serving.errors import ServingError, invalid, not_found, unavailable
 from framework.serving.models import LoadedModel, LoadFailure, load_version
 from framework.serving.signature import (
@@ -255,24 +255,59 @@ class PredictionService:
                             f"(this server serves '{self.model_name}')")
 
     def run(self, routing: Routing, version: str, model, signature: Signature,
-            arrays: dict, request_id: Optional[str] = None) -> dict:
+            arrays: dict, request_id: Optional[str] = None,
+            arrival: Optional[Arrival] = None) -> dict:
         """One model call, timed and counted for the version (and judged if it is the
         canary); with a request id, its predictions are kept for outcome feedback.
         Raises ServingError: UNAVAILABLE for a version that failed to load, INTERNAL when
-        the model fails."""
+        the model fails. Blocks the calling thread until the call is made."""
+        started = self._start(routing, version, model, arrival)
+        try:
+            call = self.batcher.call(*self._model_call(model, signature), arrays, arrival)
+        except Exception as exc:  # noqa: BLE001 - a model failure is the server's, not the client's
+            raise self._failed(routing, version, started, exc) from None
+        return self._answered(routing, version, started, call, request_id)
+
+    async def run_async(self, routing: Routing, version: str, model, signature: Signature,
+                        arrays: dict, request_id: Optional[str] = None,
+                        arrival: Optional[Arrival] = None) -> dict:
+        """`run` for asyncio callers (the gRPC API): the model call is made on the batch
+        runner's thread while the event loop goes on with other requests."""
+        import asyncio
+
+        started = self._start(routing, version, model, arrival)
+        try:
+            call = await asyncio.wrap_future(
+                self.batcher.submit(*self._model_call(model, signature), arrays, arrival))
+        except Exception as exc:  # noqa: BLE001 - as in run
+            raise self._failed(routing, version, started, exc) from None
+        return self._answered(routing, version, started, call, request_id)
+
+    def _start(self, routing: Routing, version: str, model,
+               arrival: Optional[Arrival]) -> float:
         started = time.perf_counter()
         if isinstance(model, LoadFailure):
+            if arrival is not None:
+                arrival.close()
             self._record(routing, version, True, started)
             raise unavailable(f"version {version} failed to load: {model.error}")
-        try:
-            call = self.batcher.call((id(model), signature.name),
-                                     partial(model.predict, signature.name), arrays)
-        except Exception as exc:  # noqa: BLE001 - a model failure is the server's, not the client's
-            self._record(routing, version, True, started)
-            message = short_error(exc)
-            log.warning("version %s failed a prediction: %s", version, message)
-            raise ServingError("INTERNAL", f"version {version} failed: {type(exc).__name__}: "
-                               f"{message[:300]}") from None
+        return started
+
+    @staticmethod
+    def _model_call(model: LoadedModel, signature: Signature) -> tuple:
+        """(batch key, call) of a model's signature: requests batch per model and signature."""
+        return (id(model), signature.name), partial(model.predict, signature.name)
+
+    def _failed(self, routing: Routing, version: str, started: float,
+                exc: BaseException) -> ServingError:
+        self._record(routing, version, True, started)
+        message = short_error(exc)
+        log.warning("version %s failed a prediction: %s", version, message)
+        return ServingError("INTERNAL", f"version {version} failed: {type(exc).__name__}: "
+                            f"{message[:300]}")
+
+    def _answered(self, routing: Routing, version: str, started: float, call: CallResult,
+                  request_id: Optional[str]) -> dict:
         self._record(routing, version, False, started, call)
         if request_id and self.outcomes is not None:
             self.outcomes.record_prediction(request_id, version, call.outputs)
@@ -392,20 +427,21 @@ class PredictionService:
 
     def _predict(self, environ, version: Optional[str], label: Optional[str],
                  headers) -> tuple:
-        body = self._read_json(environ)
-        sticky = environ.get(self.sticky_key) if self.sticky_key else None
-        routing, version, model = self.resolve(version, label, sticky)
-        request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
-        headers += [("X-Model-Version", version), ("X-Request-Id", request_id)]
-        signature = None
-        if isinstance(model, LoadedModel):
-            signature_name = body.get("signature_name") if isinstance(body, dict) else None
-            if signature_name is not None and not isinstance(signature_name, str):
-                raise RequestError("'signature_name' must be a string")
-            signature = model.signature(signature_name)
-            arrays, form = parse_predict_body(body, signature)
-        outputs = self.run(routing, version, model, signature, arrays if signature else {},
-                           request_id)
+        with self.batcher.arriving() as arrival:  # a batch waits briefly for this request
+            body = self._read_json(environ)
+            sticky = environ.get(self.sticky_key) if self.sticky_key else None
+            routing, version, model = self.resolve(version, label, sticky)
+            request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
+            headers += [("X-Model-Version", version), ("X-Request-Id", request_id)]
+            signature = None
+            if isinstance(model, LoadedModel):
+                signature_name = body.get("signature_name") if isinstance(body, dict) else None
+                if signature_name is not None and not isinstance(signature_name, str):
+                    raise RequestError("'signature_name' must be a string")
+                signature = model.signature(signature_name)
+                arrays, form = parse_predict_body(body, signature)
+            outputs = self.run(routing, version, model, signature,
+                               arrays if signature else {}, request_id, arrival)
         return 200, format_response(outputs, form)
 
     def _feedback(self, environ, method: str) -> tuple[int, dict]:

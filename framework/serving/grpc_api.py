@@ -4,8 +4,11 @@
     tensorflow.serving.ModelService       GetModelStatus (HandleReloadConfigRequest: the
                                           registry decides what is served, so UNIMPLEMENTED)
 
-The servicers are the official generated ones from tensorflow-serving-api; routing, counting,
-the canary's judgement and the error texts are the core's, shared with the REST API. A
+The servicers implement the official generated ones from tensorflow-serving-api as asyncio
+handlers on grpc.aio: one event loop reads, checks and answers every call, and the model
+calls are made on the batcher's runner threads (framework/serving/batching.py), so the
+requests that come in while the model is busy share its next call. Routing, counting, the
+canary's judgement and the error texts are the core's, shared with the REST API. A
 request names the model in `model_spec.name` and picks a version by `version`, by
 `version_label` (production / canary) or, with neither, through the traffic split (sticky by
 the metadata key named like release.sticky_header). Each answer's initial metadata carries
@@ -64,19 +67,20 @@ def status_code(code: str) -> grpc.StatusCode:
 
 
 def _answering(method):
-    """ServingError -> the call ends with its code and message (the REST answer's text);
-    anything else -> INTERNAL, logged. The server stays up either way."""
+    """An asyncio handler (grpc.aio): ServingError -> the call ends with its code and
+    message (the REST answer's text); anything else -> INTERNAL, logged. The server stays
+    up either way."""
 
     @functools.wraps(method)
-    def wrapper(self, request, context):
+    async def wrapper(self, request, context):
         try:
-            return method(self, request, context)
+            return await method(self, request, context)
         except ServingError as exc:
-            context.abort(status_code(exc.code), str(exc))
+            await context.abort(status_code(exc.code), str(exc))
         except Exception as exc:  # noqa: BLE001 - one bad call must not look like a crash
             log.exception("gRPC %s failed", method.__name__)
-            context.abort(grpc.StatusCode.INTERNAL,
-                          f"internal error: {type(exc).__name__}: {exc}"[:500])
+            await context.abort(grpc.StatusCode.INTERNAL,
+                                f"internal error: {type(exc).__name__}: {exc}"[:500])
 
     return wrapper
 
@@ -101,7 +105,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.service = service
         self.sticky_key = sticky_key
 
-    def _route(self, request, context):
+    async def _route(self, request, context):
         """(routing, version, model, request id) of a request, announced to the caller."""
         if not request.HasField("model_spec"):
             raise invalid("Missing ModelSpec")
@@ -112,19 +116,22 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         sticky = metadata.get(self.sticky_key) if self.sticky_key else None
         routing, version, model = self.service.resolve(version, label, sticky)
         request_id = request_id_from(metadata.get(REQUEST_ID_KEY))
-        context.send_initial_metadata(((REQUEST_ID_KEY, request_id), (VERSION_KEY, version)))
+        await context.send_initial_metadata(((REQUEST_ID_KEY, request_id),
+                                             (VERSION_KEY, version)))
         return routing, version, model, request_id
 
-    def _answer(self, request, context, prepare):
+    async def _answer(self, request, context, prepare):
         """Route, check the request against the chosen signature (`prepare(model)` ->
         (signature, arrays, plan); a RequestError there never reaches the model nor the
         counters), run the model through the core. Returns (version, signature name, plan,
         outputs)."""
-        routing, version, model, request_id = self._route(request, context)
-        signature, arrays, plan = None, {}, None
-        if isinstance(model, LoadedModel):  # a load failure is answered (and counted) by run
-            signature, arrays, plan = prepare(model)
-        outputs = self.service.run(routing, version, model, signature, arrays, request_id)
+        with self.service.batcher.arriving() as arrival:  # a batch waits briefly for it
+            routing, version, model, request_id = await self._route(request, context)
+            signature, arrays, plan = None, {}, None
+            if isinstance(model, LoadedModel):  # a load failure is answered by run_async
+                signature, arrays, plan = prepare(model)
+            outputs = await self.service.run_async(routing, version, model, signature, arrays,
+                                                   request_id, arrival)
         return version, signature.name, plan, outputs
 
     def _spec(self, response_spec, version: str, signature_name: str) -> None:
@@ -133,13 +140,13 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         response_spec.signature_name = signature_name
 
     @_answering
-    def Predict(self, request, context):
+    async def Predict(self, request, context):
         def prepare(model):
             signature = model.signature(request.model_spec.signature_name or None)
             wanted = _output_filter(request.output_filter, signature)
             return signature, tensors.arrays_from_tensors(request.inputs, signature), wanted
 
-        version, signature_name, wanted, outputs = self._answer(request, context, prepare)
+        version, signature_name, wanted, outputs = await self._answer(request, context, prepare)
         response = predict_pb2.PredictResponse()
         self._spec(response.model_spec, version, signature_name)
         for name in wanted:
@@ -147,7 +154,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
     @_answering
-    def Classify(self, request, context):
+    async def Classify(self, request, context):
         examples = []
 
         def prepare(model):
@@ -156,7 +163,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             examples.extend(tensors.examples_of(request.input))
             return signature, tensors.arrays_from_examples(examples, signature), plan
 
-        version, signature_name, plan, outputs = self._answer(request, context, prepare)
+        version, signature_name, plan, outputs = await self._answer(request, context, prepare)
         response = classification_pb2.ClassificationResponse()
         self._spec(response.model_spec, version, signature_name)
         for row in tensors.classifications(plan, outputs, len(examples)):
@@ -165,7 +172,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
     @_answering
-    def Regress(self, request, context):
+    async def Regress(self, request, context):
         examples = []
 
         def prepare(model):
@@ -174,7 +181,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             examples.extend(tensors.examples_of(request.input))
             return signature, tensors.arrays_from_examples(examples, signature), output
 
-        version, signature_name, output, outputs = self._answer(request, context, prepare)
+        version, signature_name, output, outputs = await self._answer(request, context, prepare)
         response = regression_pb2.RegressionResponse()
         self._spec(response.model_spec, version, signature_name)
         response.result.regressions.extend(
@@ -183,7 +190,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
         return response
 
     @_answering
-    def GetModelMetadata(self, request, context):
+    async def GetModelMetadata(self, request, context):
         fields = list(request.metadata_field)
         if not fields:
             raise invalid("GetModelMetadataRequest must name at least one metadata_field "
@@ -212,7 +219,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         self.service = service
 
     @_answering
-    def GetModelStatus(self, request, context):
+    async def GetModelStatus(self, request, context):
         routing, version = _routing_and_version(self.service, request)
         response = get_model_status_pb2.GetModelStatusResponse()
         for status in self.service.status(routing, version):
@@ -224,7 +231,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
     @_answering
-    def HandleReloadConfigRequest(self, request, context):
+    async def HandleReloadConfigRequest(self, request, context):
         raise ServingError("UNIMPLEMENTED", "mlops serve follows the model registry: change "
                                             "what it serves with `mlops release`")
 

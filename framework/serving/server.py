@@ -107,43 +107,78 @@ def make_grpc_server(service: PredictionService, host: str, port: int, threads: 
                      max_message_bytes: int):
     """TensorFlow Serving's gRPC API on host:port (0 picks a free port), started; returns
     (server, bound port). Call after make_server, which loads the registry's versions.
-    Messages past max_message_bytes either way are refused by gRPC (RESOURCE_EXHAUSTED)."""
-    from concurrent import futures
+    Messages past max_message_bytes either way are refused by gRPC (RESOURCE_EXHAUSTED).
+    `threads` is unused: the handlers run on one asyncio loop and never block it."""
+    server = GrpcServer(service, grpc_address(host, port), max_message_bytes)
+    return server, server.port
 
-    import grpc
 
-    from framework.serving.grpc_api import add_to_server
+class GrpcServer:
+    """grpc.aio's server with its event loop on a thread of its own."""
 
-    options = [
-        ("grpc.max_receive_message_length", max_message_bytes),
-        ("grpc.max_send_message_length", max_message_bytes),
-        # grpc sets SO_REUSEPORT by default: a second server on a busy port would bind
-        # without error and steal half the connections. Refuse the port instead.
-        ("grpc.so_reuseport", 0),
-    ]
-    # One worker per release.threads, like waitress: calls past that queue for a worker.
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=threads,
-                                                    thread_name_prefix="grpc"),
-                         options=options)
-    add_to_server(service, server)
-    address = grpc_address(host, port)
-    try:
-        bound = server.add_insecure_port(address)
-    except RuntimeError as exc:  # grpcio >= 1.50 raises where it used to return 0
-        log.debug("gRPC bind failed: %s", exc)
-        bound = 0
-    if not bound:
-        server.stop(None)
-        raise UserError(f"cannot listen on {address} for gRPC (is the port in use? "
-                        "--grpc-port picks another, 0 turns gRPC off)")
-    server.start()
-    return server, bound
+    def __init__(self, service: PredictionService, address: str, max_message_bytes: int):
+        import asyncio
+
+        self._asyncio = asyncio
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="grpc-loop",
+                                       daemon=True)
+        self.thread.start()
+        self.server = None
+        try:
+            self.port = self._wait(self._start(service, address, max_message_bytes), 60)
+        except BaseException:
+            self._close_loop()
+            raise
+
+    async def _start(self, service: PredictionService, address: str,
+                     max_message_bytes: int) -> int:
+        import grpc
+
+        from framework.serving.grpc_api import add_to_server
+
+        options = [
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+            # grpc sets SO_REUSEPORT by default: a second server on a busy port would bind
+            # without error and steal half the connections. Refuse the port instead.
+            ("grpc.so_reuseport", 0),
+        ]
+        self.server = grpc.aio.server(options=options)
+        add_to_server(service, self.server)
+        try:
+            bound = self.server.add_insecure_port(address)
+        except RuntimeError as exc:  # grpcio >= 1.50 raises where it used to return 0
+            log.debug("gRPC bind failed: %s", exc)
+            bound = 0
+        if not bound:
+            raise UserError(f"cannot listen on {address} for gRPC (is the port in use? "
+                            "--grpc-port picks another, 0 turns gRPC off)")
+        await self.server.start()
+        return bound
+
+    def _wait(self, coroutine, timeout: float):
+        return self._asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """Refuse new calls, let calls in flight finish (up to grace_s), then close."""
+        try:
+            if self.server is not None:
+                self._wait(self.server.stop(grace_s), grace_s + 10)
+        finally:
+            self._close_loop()
+
+    def _close_loop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        if not self.thread.is_alive():
+            self.loop.close()
 
 
 def grpc_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def stop_grpc_server(server, grace_s: float = 5.0) -> None:
+def stop_grpc_server(server: GrpcServer, grace_s: float = 5.0) -> None:
     """Refuse new calls, let calls in flight finish (up to grace_s), then close."""
-    server.stop(grace_s).wait()
+    server.stop(grace_s)

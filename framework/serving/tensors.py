@@ -12,6 +12,7 @@ Imported by the gRPC server path only: the protos live in the tensorflow package
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Mapping, Optional, Sequence
 
@@ -39,6 +40,8 @@ _DTYPES = {
     "bool": ("DT_BOOL", "bool_val"),
     "string": ("DT_STRING", "string_val"),
 }
+# The DataType numbers, for the per-request check (comparing names costs a lookup each).
+_ENUMS = {dtype: types_pb2.DataType.Value(enum) for dtype, (enum, _) in _DTYPES.items()}
 _ALIASES = {"half": "float16", "double": "float64", "float": "float32"}
 _FLOATS = {"float16", "float32", "float64"}
 
@@ -80,9 +83,8 @@ def to_array(proto: tensor_pb2.TensorProto, info: TensorInfo) -> np.ndarray:
     dtype = _dtype(info.dtype)
     if dtype not in _DTYPES:
         raise RequestError(f"{where}: inputs of type {info.dtype} are not supported over gRPC")
-    expected_enum = _DTYPES[dtype][0]
-    if dtype_enum_name(proto.dtype) != expected_enum:
-        raise RequestError(f"{where}: expected {dtype} ({expected_enum}), got "
+    if proto.dtype != _ENUMS[dtype]:
+        raise RequestError(f"{where}: expected {dtype} ({_DTYPES[dtype][0]}), got "
                            f"{dtype_enum_name(proto.dtype)}")
     shape = _shape_of(proto, info, where)
     return _values(proto, dtype, shape, where).reshape(shape)
@@ -91,20 +93,26 @@ def to_array(proto: tensor_pb2.TensorProto, info: TensorInfo) -> np.ndarray:
 def _shape_of(proto: tensor_pb2.TensorProto, info: TensorInfo, where: str) -> tuple:
     if proto.tensor_shape.unknown_rank:
         raise RequestError(f"{where}: the tensor's shape must be known (unknown_rank is set)")
-    shape = tuple(d.size for d in proto.tensor_shape.dim)
-    if any(d < 0 for d in shape):
-        raise RequestError(f"{where}: a request tensor cannot have a dimension of size -1 "
-                           f"(got {_format_shape(shape)})")
-    expected = tuple(info.shape)
-    if len(shape) != len(expected) or any(e is not None and e != d
-                                          for e, d in zip(expected, shape)):
+    shape = tuple([d.size for d in proto.tensor_shape.dim])
+    expected = info.shape
+    # Plain loops: this runs for every input of every gRPC request.
+    for size in shape:
+        if size < 0:
+            raise RequestError(f"{where}: a request tensor cannot have a dimension of size "
+                               f"-1 (got {_format_shape(shape)})")
+    matches = len(shape) == len(expected)
+    if matches:
+        for want, size in zip(expected, shape):
+            if want is not None and want != size:
+                matches = False
+    if not matches:
         raise RequestError(f"{where}: expected shape {_format_shape(expected)}, got "
                            f"{_format_shape(shape)} (-1 is any size)")
     return shape
 
 
 def _values(proto: tensor_pb2.TensorProto, dtype: str, shape: tuple, where: str) -> np.ndarray:
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)
     if proto.tensor_content:
         return _from_content(proto.tensor_content, dtype, shape, count, where)
     field = _DTYPES[dtype][1]

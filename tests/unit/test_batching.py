@@ -138,3 +138,73 @@ def test_a_request_as_large_as_a_batch_runs_alone(rows):
     model, batcher = Model(), Batcher(max_batch_size=32, max_wait_ms=1)
     result = batcher.call(("m", "s"), model, request(1.0, rows))
     assert model.calls == [rows] and result.outputs["y"].shape == (rows, 1)
+
+
+def test_a_batch_waits_for_a_request_that_is_still_being_read():
+    model, batcher = Model(), Batcher(max_batch_size=32, max_wait_ms=20_000)
+    arrival = batcher.arriving()  # a request inside the server, not yet at the batcher
+    first = batcher.submit(("m", "s"), model, request(1.0))
+    time.sleep(0.2)
+    assert not first.done(), "the batch went without the request being read"
+    second = batcher.submit(("m", "s"), model, request(2.0), arrival)
+    assert first.result(10).batch_requests == 2 and second.result(10).batch_requests == 2
+    assert model.calls == [2]
+
+
+def test_a_request_given_up_while_being_read_stops_holding_the_batch():
+    model, batcher = Model(), Batcher(max_batch_size=32, max_wait_ms=20_000)
+    with batcher.arriving():
+        future = batcher.submit(("m", "s"), model, request(1.0))
+        time.sleep(0.1)
+        assert not future.done()
+    # A bad request ends its arrival without reaching the batcher: the batch goes, rather
+    # than waiting the configured 20 s.
+    assert future.result(10).outputs["y"].tolist() == [[2.0]]
+
+
+def test_a_cancelled_request_is_dropped_and_the_runner_keeps_serving():
+    model, batcher = Model(), Batcher(max_batch_size=32, max_wait_ms=1)
+    model.release.clear()
+    holding = batcher.submit(("m", "s"), model, request(0.5))
+    assert model.busy.wait(10)
+    cancelled = batcher.submit(("m", "s"), model, request(1.0))
+    kept = batcher.submit(("m", "s"), model, request(2.0))
+    assert cancelled.cancel()  # a gRPC client that went away
+    model.release.set()
+    assert holding.result(10).outputs["y"].tolist() == [[1.0]]
+    assert kept.result(10).outputs["y"].tolist() == [[4.0]]
+    assert model.calls == [1, 1]  # the cancelled request never reached the model
+    assert batcher.call(("m", "s"), model, request(3.0)).outputs["y"].tolist() == [[6.0]]
+
+
+def test_an_idle_runner_ends_and_the_next_request_starts_another(monkeypatch):
+    from framework.serving import batching
+
+    monkeypatch.setattr(batching, "IDLE_S", 0.05)
+    model, batcher = Model(), Batcher(max_batch_size=32, max_wait_ms=1)
+    assert batcher.call(("m", "s"), model, request(1.0)).outputs["y"].tolist() == [[2.0]]
+    deadline = time.monotonic() + 10
+    while batcher._queues and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not batcher._queues, "the idle runner did not end"
+    assert batcher.call(("m", "s"), model, request(2.0)).outputs["y"].tolist() == [[4.0]]
+
+
+def test_asyncio_callers_await_the_batch_without_blocking_their_loop():
+    import asyncio
+
+    model, batcher = Model(), Batcher(max_batch_size=32, max_wait_ms=1)
+
+    async def main():
+        model.release.clear()
+        holding = asyncio.wrap_future(batcher.submit(("m", "s"), model, request(0.5)))
+        await asyncio.to_thread(model.busy.wait, 10)
+        queued = [asyncio.wrap_future(batcher.submit(("m", "s"), model, request(v)))
+                  for v in (1.0, 2.0, 3.0)]
+        model.release.set()  # the loop was free all along: this line ran while it waited
+        await holding
+        return await asyncio.gather(*queued)
+
+    results = asyncio.run(main())
+    assert [r.outputs["y"].tolist() for r in results] == [[[2.0]], [[4.0]], [[6.0]]]
+    assert model.calls == [1, 3]
