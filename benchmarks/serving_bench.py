@@ -10,6 +10,9 @@ http.client; gRPC: the official tensorflow-serving-api stubs), one thread per cl
 this process. Levels: protocol x clients (1, 8, 32) x traffic (production alone, or a 20 %
 canary). Then a release under load: 32 clients (half REST, half gRPC) keep sending while
 the canary goes out, is promoted and is rolled back; every failed request is counted.
+Last, the floor: the same clients against servers that answer without any work
+(benchmarks/empty_servers.py), which is as fast as these clients and stacks go here. Each
+level also records the server process's CPU time per request.
 
 Writes benchmarks/results/<date>-<commit>/serving.json and serving.md. Only loopback is
 used; every loop is bounded by a request count and a time limit.
@@ -57,6 +60,8 @@ def parse_args(argv):
     parser.add_argument("--threads", type=int, default=8, help="server worker threads")
     parser.add_argument("--release-requests", type=int, default=3000,
                         help="requests sent during the release under load (0 skips it)")
+    parser.add_argument("--no-floor", dest="floor", action="store_false",
+                        help="skip the empty servers' floor")
     parser.add_argument("--out", default=None, help="results folder "
                         "(default: benchmarks/results/<date>-<commit>)")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
@@ -185,8 +190,13 @@ def make_clients(protocols: list[str], clients: int, port: int, grpc_port: int) 
             for i in range(clients)]
 
 
-def drive(clients: list, total: int, during=None) -> dict:
-    """Send `total` requests from the clients (one thread each); `during` runs meanwhile."""
+def drive(clients: list, total: int, during=None, server_pid: int | None = None) -> dict:
+    """Send `total` requests from the clients (one thread each); `during` runs meanwhile.
+    With server_pid, also that process's CPU time (user + system) per request."""
+    import psutil
+
+    server = psutil.Process(server_pid) if server_pid else None
+    cpu_before = sum(server.cpu_times()[:2]) if server else 0.0
     latencies: list[float] = []
     failures = [0]
     lock = threading.Lock()
@@ -216,6 +226,7 @@ def drive(clients: list, total: int, during=None) -> dict:
     for t in threads:
         t.join()
     wall = time.perf_counter() - started
+    server_cpu_s = sum(server.cpu_times()[:2]) - cpu_before if server else None
     for c in clients:
         c.close()
     latencies.sort()
@@ -223,8 +234,11 @@ def drive(clients: list, total: int, during=None) -> dict:
     def pct(q):
         return round(latencies[max(0, int(len(latencies) * q / 100 + 0.999999) - 1)], 2)
 
-    return {"requests": len(latencies), "failed": failures[0], "p50_ms": pct(50),
-            "p99_ms": pct(99), "rps": round(len(latencies) / wall, 1)}
+    row = {"requests": len(latencies), "failed": failures[0], "p50_ms": pct(50),
+           "p99_ms": pct(99), "rps": round(len(latencies) / wall, 1)}
+    if server_cpu_s is not None and latencies:
+        row["server_cpu_ms"] = round(server_cpu_s * 1000 / len(latencies), 2)
+    return row
 
 
 def measure_levels(server: Server, args, batching: bool) -> list[dict]:
@@ -237,7 +251,8 @@ def measure_levels(server: Server, args, batching: bool) -> list[dict]:
             for n in args.clients:
                 clients = make_clients([protocol], n, server.port, server.grpc_port)
                 row = {"protocol": protocol, "batching": batching, "canary_percent": canary,
-                       "clients": n, **drive(clients, args.requests)}
+                       "clients": n, **drive(clients, args.requests,
+                                             server_pid=server.proc.pid)}
                 print(f"  {_describe(row)}", flush=True)
                 rows.append(row)
     server.set_canary(0)
@@ -266,10 +281,36 @@ def release_under_load(server: Server, args) -> dict:
             **drive(clients, args.release_requests, during=release)}
 
 
+def measure_floor(args) -> list[dict]:
+    """The same clients against servers that do no work (benchmarks/empty_servers.py)."""
+    rows = []
+    for protocol in args.protocols:
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, str(HERE / "empty_servers.py"), protocol,
+                                 str(port)], cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        try:
+            if proc.stdout.readline().strip() != "ready":
+                sys.exit(f"the empty {protocol} server did not start")
+            drive(make_clients([protocol], 4, port, port), 100)  # warm-up
+            for n in args.clients:
+                row = {"protocol": protocol, "server": "empty", "clients": n,
+                       **drive(make_clients([protocol], n, port, port), args.requests,
+                               server_pid=proc.pid)}
+                print(f"  floor {protocol:4} clients {n:2}: p50 {row['p50_ms']} ms, p99 "
+                      f"{row['p99_ms']} ms, {row['rps']} req/s", flush=True)
+                rows.append(row)
+        finally:
+            proc.kill()
+            proc.wait()
+    return rows
+
+
 def _describe(row: dict) -> str:
     return (f"{row['protocol']:4} batching {'on ' if row['batching'] else 'off'} canary "
             f"{row['canary_percent']:2}% clients {row['clients']:2}: p50 {row['p50_ms']} ms, "
-            f"p99 {row['p99_ms']} ms, {row['rps']} req/s, {row['failed']} failed")
+            f"p99 {row['p99_ms']} ms, {row['rps']} req/s, {row['failed']} failed, server CPU "
+            f"{row.get('server_cpu_ms')} ms/request")
 
 
 def goals(rows: list[dict], release: dict | None) -> list[dict]:
@@ -307,11 +348,23 @@ def render(results: dict) -> str:
             for g in results["goals"]]
     out += ["", "## Latency and throughput", "",
             "| protocol | batching | canary | clients | requests | failed | p50 ms | p99 ms "
-            "| requests/s |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+            "| requests/s | server CPU ms/request |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results["levels"]:
         out.append(f"| {r['protocol']} | {'on' if r['batching'] else 'off'} | "
                    f"{r['canary_percent']} % | {r['clients']} | {r['requests']} | {r['failed']} "
-                   f"| {r['p50_ms']} | {r['p99_ms']} | {r['rps']} |")
+                   f"| {r['p50_ms']} | {r['p99_ms']} | {r['rps']} | "
+                   f"{r.get('server_cpu_ms', '-')} |")
+    floor = results.get("floor")
+    if floor:
+        out += ["", "## Floor: the same clients against servers that do no work", "",
+                "`benchmarks/empty_servers.py`: waitress and grpc.aio, the servers `mlops serve` "
+                "uses, answering at once. No prediction service can be faster than this with "
+                "these clients on this machine.", "",
+                "| protocol | clients | p50 ms | p99 ms | requests/s | server CPU ms/request |",
+                "|---|---:|---:|---:|---:|---:|"]
+        out += [f"| {r['protocol']} | {r['clients']} | {r['p50_ms']} | {r['p99_ms']} | "
+                f"{r['rps']} | {r.get('server_cpu_ms', '-')} |" for r in floor]
     release = results.get("release")
     if release:
         out += ["", "## Release under load", "",
@@ -344,7 +397,8 @@ def main(argv=None) -> int:
                           f"{release['requests']}", flush=True)
             finally:
                 server.stop()
-    results = {"meta": meta, "levels": levels, "release": release,
+    floor = measure_floor(args) if args.floor else []
+    results = {"meta": meta, "levels": levels, "release": release, "floor": floor,
                "goals": goals(levels, release)}
     out.mkdir(parents=True, exist_ok=True)
     (out / "serving.json").write_text(json.dumps(results, indent=2) + "\n")
