@@ -18,7 +18,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--grpc-port", type=int, default=None,
                         help="gRPC port (default: release.grpc_port, 8500; 0 turns gRPC off)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="worker threads (default: release.threads)")
+                        help="REST worker threads (default: release.threads)")
 
 
 def run(args) -> int:

@@ -516,7 +516,7 @@ def service_from_settings(settings) -> PredictionService:
         max_request_bytes=release.max_request_bytes,
         sticky_header=release.sticky_header,
         outcomes=store_from_settings(release.ab_test, registry.state_path),
-        batcher=Batcher.from_settings(release.batching),
+        batcher=Batcher.from_settings(release.batching, release.threads),
     )
 
 

@@ -35,7 +35,6 @@ import numpy as np
 Arrays = dict[str, np.ndarray]
 ModelCall = Callable[[Arrays], Arrays]
 IDLE_S = 30.0  # a runner thread with no request for this long ends
-UNBATCHED_THREADS = 8  # concurrent unbatched calls for asyncio callers
 
 
 @dataclass
@@ -58,7 +57,8 @@ class _Pending:
 
 class Batcher:
     def __init__(self, max_batch_size: int = 32, max_wait_ms: float = 2.0,
-                 enabled: bool = True) -> None:
+                 enabled: bool = True, unbatched_threads: int = 8) -> None:
+        self.unbatched_threads = max(1, unbatched_threads)  # asyncio callers' unbatched calls
         self.max_batch_size = max(1, max_batch_size)
         self.max_wait_s = max(0.0, max_wait_ms) / 1000.0
         self.enabled = enabled
@@ -69,8 +69,9 @@ class Batcher:
         self._executor = None
 
     @classmethod
-    def from_settings(cls, section) -> "Batcher":
-        return cls(section.max_batch_size, section.max_wait_ms, section.enabled)
+    def from_settings(cls, section, threads: int = 8) -> "Batcher":
+        """From release.batching; `threads` (release.threads) bounds unbatched calls."""
+        return cls(section.max_batch_size, section.max_wait_ms, section.enabled, threads)
 
     def waiting(self) -> int:
         """Examples waiting for their batch's model call to start."""
@@ -130,7 +131,7 @@ class Batcher:
 
         with self._lock:
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(UNBATCHED_THREADS, "model-call")
+                self._executor = ThreadPoolExecutor(self.unbatched_threads, "model-call")
             return self._executor
 
     def _batches(self, arrays: Arrays) -> bool:

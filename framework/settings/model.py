@@ -400,8 +400,9 @@ class BatchingSection:
     enabled: bool = True
     # Most examples in one model call; a request with more runs alone.
     max_batch_size: int = 32
-    # Milliseconds a batch waits for company while requests are arriving and the model is
-    # idle; a lone request never waits, and while the model is busy the next batch fills.
+    # Milliseconds a batch waits for requests still being read (already inside the server);
+    # it never waits for one that has not come in, and while the model is busy the next
+    # batch fills.
     max_wait_ms: float = 2.0
 
 
@@ -454,7 +455,9 @@ class ReleaseSection:
     # ones with RESOURCE_EXHAUSTED. 4 MiB is gRPC's own default; TF Serving lifts it to
     # 2 GiB, which lets a single call hold that much of the server's memory.
     grpc_max_message_bytes: int = 4194304
-    # Worker threads of `mlops serve`: requests it handles at the same time.
+    # Worker threads of `mlops serve`'s REST API: requests it reads and answers at the same
+    # time. The gRPC API answers on one asyncio event loop; model calls run on each model's
+    # batch runner (or, with batching off, on a pool of this many threads).
     threads: int = 8
     # Largest predict request body `mlops serve` accepts, in bytes; larger ones get a 400.
     max_request_bytes: int = 1048576
