@@ -3,7 +3,9 @@
 The inferred schema (TFDV, as SchemaGen does) supplies types, presence and value counts;
 what a person curated in the existing schema is kept: lifecycle stages (e.g. features marked
 DEPRECATED because the model does not use them), value domains and which features have a
-string domain at all.
+string domain at all, skew and drift comparators, and environments (the schema's
+default environments and which features are in or out of each, e.g. the label kept out of
+SERVING).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from pathlib import Path
 
 from framework.core.errors import UserError
 
-CURATED_FIELDS = ("lifecycle_stage", "int_domain", "float_domain", "bool_domain", "domain")
+CURATED_FIELDS = ("lifecycle_stage", "int_domain", "float_domain", "bool_domain", "domain",
+                  "skew_comparator", "drift_comparator")
+CURATED_LISTS = ("in_environment", "not_in_environment")  # repeated: no HasField
 # The class name ending the MLMD execution type of a StatisticsGen node (TFX names the type
 # by the component class's path). Transform's statistics are ExampleStatistics too, but of
 # the transformed data: only StatisticsGen describes the raw examples the schema is for.
@@ -122,6 +126,9 @@ def merge_curated(inferred, curated):
                     feature.lifecycle_stage = before.lifecycle_stage
                 else:
                     getattr(feature, name).CopyFrom(getattr(before, name))
+        for name in CURATED_LISTS:
+            feature.ClearField(name)
+            getattr(feature, name).extend(getattr(before, name))
         if feature.type != before.type:
             changes.append(
                 f"feature '{feature.name}': type {schema_pb2.FeatureType.Name(before.type)} -> "
@@ -138,6 +145,8 @@ def merge_curated(inferred, curated):
     by_name = {d.name: d for d in inferred.string_domain}
     by_name.update({d.name: d for d in curated.string_domain})
     merged.string_domain.extend(by_name[n] for n in sorted(used) if n in by_name)
+    del merged.default_environment[:]
+    merged.default_environment.extend(curated.default_environment)
     return merged, changes
 
 

@@ -161,6 +161,33 @@ def test_refresh_keeps_curation_and_reports_changes(tmp_path):
     assert refresh_schema(stats, schema_file, write=False) == []
 
 
+def test_refresh_keeps_environments_and_comparators(tmp_path):
+    """The label kept out of SERVING (mlops new writes it so) must survive a refresh, or
+    serving would start asking for it; so must a curated drift threshold."""
+    import tensorflow_data_validation as tfdv
+    from tensorflow_metadata.proto.v0 import schema_pb2
+
+    curated = schema_pb2.Schema()
+    curated.default_environment.extend(["TRAINING", "SERVING"])
+    label = curated.feature.add(name="tips", type=schema_pb2.FLOAT)
+    label.not_in_environment.append("SERVING")
+    fare = curated.feature.add(name="fare", type=schema_pb2.FLOAT)
+    fare.drift_comparator.jensen_shannon_divergence.threshold = 0.1
+    schema_file = tmp_path / "schema.pbtxt"
+    tfdv.write_schema_text(curated, str(schema_file))
+    stats = write_statistics(tmp_path / "stats", {"tips": "FLOAT", "fare": "FLOAT",
+                                                  "company": "STRING"})
+
+    refresh_schema(stats, schema_file, write=True)
+    written = tfdv.load_schema_text(str(schema_file))
+    features = {f.name: f for f in written.feature}
+    assert list(written.default_environment) == ["TRAINING", "SERVING"]
+    assert list(features["tips"].not_in_environment) == ["SERVING"]
+    assert features["fare"].drift_comparator.jensen_shannon_divergence.threshold == 0.1
+    assert not features["company"].not_in_environment  # a new feature is in every one
+    assert refresh_schema(stats, schema_file, write=False) == []
+
+
 def test_a_missing_split_is_one_error(tmp_path):
     with pytest.raises(UserError, match="^no statistics for split 'train' at .*/Split-train/"):
         refresh_schema(str(tmp_path / "empty"), tmp_path / "schema.pbtxt", write=False)
