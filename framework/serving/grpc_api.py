@@ -153,40 +153,40 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             response.outputs[name].CopyFrom(tensors.tensor_proto(outputs[name]))
         return response
 
-    @_answering
-    async def Classify(self, request, context):
+    async def _answer_examples(self, request, context, plan_of):
+        """Classify and Regress: route, read the request's tf.Examples into the chosen
+        signature's inputs (`plan_of(signature)` checks the signature suits the call), run.
+        Returns (version, signature name, plan, outputs, number of examples)."""
         examples = []
 
         def prepare(model):
             signature = model.signature(request.model_spec.signature_name or None)
-            plan = tensors.classify_plan(signature)
+            plan = plan_of(signature)
             examples.extend(tensors.examples_of(request.input))
             return signature, tensors.arrays_from_examples(examples, signature), plan
 
-        version, signature_name, plan, outputs = await self._answer(request, context, prepare)
+        answer = await self._answer(request, context, prepare)
+        return (*answer, len(examples))
+
+    @_answering
+    async def Classify(self, request, context):
+        version, signature_name, plan, outputs, count = await self._answer_examples(
+            request, context, tensors.classify_plan)
         response = classification_pb2.ClassificationResponse()
         self._spec(response.model_spec, version, signature_name)
-        for row in tensors.classifications(plan, outputs, len(examples)):
+        for row in tensors.classifications(plan, outputs, count):
             response.result.classifications.add().classes.extend(
                 classification_pb2.Class(label=label, score=score) for label, score in row)
         return response
 
     @_answering
     async def Regress(self, request, context):
-        examples = []
-
-        def prepare(model):
-            signature = model.signature(request.model_spec.signature_name or None)
-            output = tensors.regress_output(signature)
-            examples.extend(tensors.examples_of(request.input))
-            return signature, tensors.arrays_from_examples(examples, signature), output
-
-        version, signature_name, output, outputs = await self._answer(request, context, prepare)
+        version, signature_name, output, outputs, count = await self._answer_examples(
+            request, context, tensors.regress_output)
         response = regression_pb2.RegressionResponse()
         self._spec(response.model_spec, version, signature_name)
         response.result.regressions.extend(
-            regression_pb2.Regression(value=v)
-            for v in tensors.regressions(output, outputs, len(examples)))
+            regression_pb2.Regression(value=v) for v in tensors.regressions(output, outputs, count))
         return response
 
     @_answering
