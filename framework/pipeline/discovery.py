@@ -12,6 +12,7 @@ a component that fails in the package's code, is reported at the package's file 
 from __future__ import annotations
 
 import ast
+import functools
 import importlib
 import os
 import traceback
@@ -172,7 +173,19 @@ def load_factory(name: str):
     factory = getattr(module, "create_pipeline", None)
     if not callable(factory):
         raise UserError(f"{shown(info.folder)}/__init__.py does not export create_pipeline(settings)")
-    return factory
+    return functools.partial(_build, factory, info)
+
+
+def _build(factory, info: PipelineInfo, settings):
+    """`factory(settings)`; an error in the package's code is one line at its file and line
+    (--verbose: all), as an error while importing it is."""
+    try:
+        return factory(settings)
+    except UserError:
+        raise
+    except Exception as exc:
+        where = package_location(exc, info.folder) or shown(info.folder)
+        raise UserError(f"{where}: {_first_line(exc)} (in {info.package}.create_pipeline)") from exc
 
 
 def _import_package(info: PipelineInfo):

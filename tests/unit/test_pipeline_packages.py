@@ -158,6 +158,18 @@ def test_errors_deeper_in_the_package_name_their_file(fresh_pipelines):
         load_factory("taxi")
 
 
+def test_an_error_while_building_the_pipeline_is_one_line_at_its_file(fresh_pipelines):
+    from framework.pipeline.discovery import load_factory
+
+    folder = fresh_pipelines / "pipelines" / "taxi"
+    (folder / "__init__.py").write_text("def create_pipeline(settings):\n"
+                                        "    return settings['no such key']\n")
+    with pytest.raises(UserError, match=r"^pipelines/taxi/__init__.py:2: KeyError: 'no such key' "
+                                        r"\(in pipelines.taxi.create_pipeline\)$") as raised:
+        load_factory("taxi")({})
+    assert isinstance(raised.value.__cause__, KeyError)  # --verbose prints its traceback
+
+
 # -- 3. (a component failing in the package's code: tests/integration/test_component_failure.py)
 
 def test_a_failure_is_located_in_the_package_also_from_tfx_wheel_copies(tmp_path, monkeypatch):
