@@ -289,8 +289,10 @@ def _scale(results: dict) -> list[str]:
         out += ["## 3. Scale curve", "",
                 f"Data: {scale['made_by']}. Our pipeline, `mlops run --no-cache`, "
                 f"{scale.get('train_steps') or meta.get('train_steps')} training steps at every size, "
-                "fresh folders per run. `peak MB` is the process tree. Per component: seconds "
-                "and rows per second.", ""]
+                "fresh folders per run"
+                + (f", all on one processor ({scale['cpu']})" if scale.get("cpu") else "")
+                + ". `peak MB` is the process tree. Per component: seconds and rows per second.",
+                ""]
         rows = []
         sourced = any(r.get("source") for runs in scale["modes"].values() for r in runs)
         for mode, runs in scale["modes"].items():
@@ -400,12 +402,19 @@ def _dated(folder: Path) -> tuple[str, str]:
     return date, folder.name
 
 
+def same_conditions(run: dict, newest: dict) -> bool:
+    """Whether a scale run can sit on one curve with the newest scale run: the same training
+    steps and the same processor (runs on another processor differ by up to 2x per row)."""
+    return run["train_steps"] == newest.get("train_steps") and run["cpu"] == newest.get("cpu")
+
+
 def merged_results(results_root: Path) -> tuple[dict, dict]:
     """The newest figures of each section over every results folder, and their sources.
 
     Scale runs are merged row by row (newest wins for a mode and size), each row naming
     the folder it comes from, so a curve can grow over several benchmark runs; only runs
-    with the newest run's training steps are merged, so the points stay comparable."""
+    with the newest run's training steps and processor are merged, so the points stay
+    comparable."""
     merged: dict = {"errors": []}
     sources: dict[str, str] = {}
     modes: dict[str, dict[int, dict]] = {}
@@ -419,15 +428,15 @@ def merged_results(results_root: Path) -> tuple[dict, dict]:
                 merged[section], sources[section] = results[section], folder.name
         scale = results.get("scale") or {}
         steps = scale.get("train_steps") or results["meta"].get("train_steps")
+        cpu = (results["meta"].get("machine") or {}).get("cpu")
         for mode, runs in (scale.get("modes") or {}).items():
             for run in runs:
                 modes.setdefault(mode, {})[run["rows"]] = {**run, "source": folder.name,
-                                                           "train_steps": steps}
+                                                           "train_steps": steps, "cpu": cpu}
         if scale.get("modes"):
             scale_meta = {k: v for k, v in scale.items() if k not in ("modes", "growth")}
-            scale_meta["train_steps"] = steps
-    modes = {m: {rows: r for rows, r in by_rows.items()
-                 if r["train_steps"] == scale_meta.get("train_steps")}
+            scale_meta.update(train_steps=steps, cpu=cpu)
+    modes = {m: {rows: r for rows, r in by_rows.items() if same_conditions(r, scale_meta)}
              for m, by_rows in modes.items()}
     modes = {m: by_rows for m, by_rows in modes.items() if by_rows}
     if modes:

@@ -268,11 +268,11 @@ def test_the_portable_scale_mode_runs_beams_own_job_service_and_the_others_direc
             assert (beam.runner, beam.direct_running_mode) == ("DirectRunner", mode)
 
 
-def _results_folder(root, name, date, scale_runs=None, startup=None):
+def _results_folder(root, name, date, scale_runs=None, startup=None, cpu=None):
     folder = root / name
     folder.mkdir()
-    results = {"meta": {"date": date}, "scale": {"made_by": "gen", "train_steps": 100,
-                                                 "modes": scale_runs or {}},
+    results = {"meta": {"date": date, "machine": {"cpu": cpu}},
+               "scale": {"made_by": "gen", "train_steps": 100, "modes": scale_runs or {}},
                "startup": startup}
     (folder / "results.json").write_text(json.dumps(results))
 
@@ -295,6 +295,21 @@ def test_performance_page_takes_each_section_and_each_scale_point_from_the_newes
     assert page.startswith("# Performance\n\nIntro.")
     assert "From `benchmarks/results/2026-01-01-aaaaaaa`." in page
     assert "| in_memory | 1,500,000 | 400.0 |" in page
+
+
+def test_scale_points_from_another_processor_are_left_off_the_curve(tmp_path):
+    run = lambda rows, s: {"rows": rows, "mode": "in_memory", "ok": True, "seconds": s}  # noqa: E731
+    _results_folder(tmp_path, "2026-01-01-aaaaaaa", "2026-01-01 10:00 UTC",
+                    {"in_memory": [run(15000, 40.0), run(1500000, 300.0)]}, cpu="AMD EPYC")
+    _results_folder(tmp_path, "2026-01-02-bbbbbbb", "2026-01-02 10:00 UTC",
+                    {"in_memory": [run(150000, 70.0)]}, cpu="Intel Xeon")
+    _results_folder(tmp_path, "2026-01-03-ccccccc", "2026-01-03 10:00 UTC",
+                    {"in_memory": [run(5000000, 1500.0)]}, cpu="Intel Xeon")
+    merged, sources = results_report.merged_results(tmp_path)
+    curve = merged["scale"]["modes"]["in_memory"]
+    assert [r["rows"] for r in curve] == [150000, 5000000]
+    assert sources["scale"] == "2026-01-02-bbbbbbb, 2026-01-03-ccccccc"
+    assert "all on one processor (Intel Xeon)" in results_report.render_page(tmp_path, "# P")
 
 
 def test_results_go_to_a_dated_folder_named_by_commit_by_default():
