@@ -60,15 +60,17 @@ def _tree_rss(root) -> int:
     return total
 
 
-def tree_cpu_seconds(root) -> float:
-    """User + system CPU seconds of a process and its descendants (live and reaped)."""
+def tree_cpu_seconds(root) -> float | None:
+    """User + system CPU seconds of a process and its descendants (live and reaped); None
+    once the process is gone (its output can be read after it exited)."""
     import psutil
 
     total = 0.0
     try:
         procs = [root, *root.children(recursive=True)]
+        root.cpu_times()
     except psutil.Error:
-        return 0.0
+        return None
     for proc in procs:
         try:
             t = proc.cpu_times()
@@ -94,7 +96,8 @@ def _copy_lines(stream, log, started: float, root=None, mark=None, marks=None,
             window = max(peak[1], _tree_rss(root)) if peak else 0
             if peak:
                 peak[1] = 0
-            marks.append((round(now, 2), round(tree_cpu_seconds(root), 2), line,
+            cpu = tree_cpu_seconds(root)
+            marks.append((round(now, 2), None if cpu is None else round(cpu, 2), line,
                           round(window / 2**20, 1)))
         if log is not None:
             log.write(f"[{now:9.2f}] {line}\n")
@@ -159,15 +162,18 @@ def measure(command: list[str], *, env: dict | None = None, cwd: str | None = No
             log.close()
     timed_out = timeout is not None and seconds >= timeout
     extra = {"timed_out": True} if timed_out else {}
+    cpu_seconds = round(usage.ru_utime + usage.ru_stime, 2)
     if marks:
-        extra["marks"] = marks
+        # A line read after the process ended is charged the process's final CPU.
+        extra["marks"] = [(at, cpu_seconds if cpu is None else cpu, line, mb)
+                          for at, cpu, line, mb in marks]
     return Measured(
         command=list(command),
         returncode=proc.returncode,
         seconds=round(seconds, 3),
         peak_tree_rss_mb=round(peak[0] / 2**20, 1),
         peak_single_rss_mb=round(usage.ru_maxrss / 1024, 1),  # Linux: kilobytes
-        cpu_seconds=round(usage.ru_utime + usage.ru_stime, 2),
+        cpu_seconds=cpu_seconds,
         log=log_path or "",
         extra=extra,
     )
