@@ -31,6 +31,7 @@ sys.path.insert(0, str(HERE))
 
 import proc_measure  # noqa: E402
 import results_report  # noqa: E402
+import speed_probe  # noqa: E402
 import tfx_template  # noqa: E402
 
 FULL = {"pairs": 3, "sizes": "15000,150000,1500000", "train_steps": 1000, "eval_steps": 150,
@@ -142,6 +143,7 @@ class Bench:
             "command": " ".join([Path(self.python).as_posix(), "benchmarks/run.py",
                                  *sys.argv[1:]]),
             "machine": results_report.machine(),
+            "speed_probe_at_start": speed_probe.probe(),
             "versions": results_report.versions(),
             "train_steps": a.train_steps,
             "eval_steps": a.eval_steps,
@@ -213,6 +215,7 @@ class Bench:
     def save(self) -> None:
         self.results["meta"]["total_seconds"] = round(time.monotonic() - self.started, 1)
         self.results["meta"]["load_average_at_end"] = list(os.getloadavg())
+        self.results["meta"]["speed_probe_at_end"] = speed_probe.probe()
         self.results["goals"] = results_report.evaluate_goals(self.results)
         (self.out / "results.json").write_text(json.dumps(self.results, indent=2) + "\n")
         (self.out / "results.md").write_text(results_report.render_markdown(self.results))
@@ -315,8 +318,13 @@ class Bench:
                 name = f"scale-{rows}-{mode}"
                 run_dir = self.work / name
                 shutil.rmtree(run_dir, ignore_errors=True)
+                probe_before, ticks = speed_probe.probe(), speed_probe.cpu_ticks()
                 r = self.run_ours(name, run_dir, folder, mode=mode)
+                steal = speed_probe.steal_share(ticks, speed_probe.cpu_ticks())
+                probe_after = speed_probe.probe()
                 row = {"rows": rows, "mode": mode, "ok": r["returncode"] == 0,
+                       "speed_probe_s": [probe_before["seconds"], probe_after["seconds"]],
+                       "steal_share": steal,
                        "seconds": r["seconds"], "peak_rss_mb": r["peak_rss_mb"],
                        "peak_tree_rss_mb": r["peak_tree_rss_mb"],
                        "peak_single_rss_mb": r["peak_single_rss_mb"],

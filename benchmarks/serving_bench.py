@@ -41,6 +41,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import results_report  # noqa: E402
+import speed_probe  # noqa: E402
 
 from pipelines.taxi.features import EXAMPLE_INSTANCE as INSTANCE  # noqa: E402
 
@@ -341,8 +342,8 @@ def render(results: dict) -> str:
     out = ["# Prediction service (`benchmarks/serving_bench.py`)", "",
            f"Commit {meta['commit']}, {meta['date']}; model `{meta['model']}`; server threads "
            f"{meta['threads']}; {meta['machine'].get('cores')} cores; load average before "
-           f"{meta['load_before']}. One-example predictions; clients and server on the same "
-           "machine.", "", "## Goals", "",
+           f"{meta['load_before']}{results_report.probes_text(meta)}. One-example predictions; "
+           "clients and server on the same machine.", "", "## Goals", "",
            "| goal | measured | met |", "|---|---:|:-:|"]
     out += [f"| {g['goal']} | {g['value']} | {'yes' if g['met'] else 'no'} |"
             for g in results["goals"]]
@@ -383,7 +384,7 @@ def main(argv=None) -> int:
     meta = {"commit": measured_commit, "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}",
             "model": model.name, "threads": args.threads, "requests": args.requests,
             "load_before": f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}",
-            "machine": results_report.machine()}
+            "machine": results_report.machine(), "speed_probe_at_start": speed_probe.probe()}
     levels, release = [], None
     for batching in (True, False):
         with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:
@@ -398,6 +399,7 @@ def main(argv=None) -> int:
             finally:
                 server.stop()
     floor = measure_floor(args) if args.floor else []
+    meta["speed_probe_at_end"] = speed_probe.probe()
     results = {"meta": meta, "levels": levels, "release": release, "floor": floor,
                "goals": goals(levels, release)}
     out.mkdir(parents=True, exist_ok=True)

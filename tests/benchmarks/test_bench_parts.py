@@ -134,7 +134,8 @@ def test_goals_report_pass_fail_and_not_measured():
     results = {
         "cold": {"median_ratio": 1.2},
         "rerun": {"median_ratio": 0.1},
-        "scale": {"modes": {"in_memory": [_scale("in_memory", 290, 2900)],
+        "scale": {"modes": {"in_memory": [_scale("in_memory", 290, 2900),
+                                          {**_scale("in_memory", 900, 2900), "rows": 5_000_000}],
                             "multi_processing": [_scale("multi_processing", 250, 3200)]},
                   "growth": {"in_memory": {"largest_step": 0.8}}},
         "startup": None,
@@ -161,7 +162,41 @@ def test_goal_at_1_5m_rows_is_not_measured_when_the_curve_stops_short():
     [row] = [g for g in goals if g["goal"].startswith("1.5M")]
     assert row["verdict"] == "not measured" and "50,000" in row["measured"]
     [growth] = [g for g in goals if g["goal"].startswith("time vs rows")]
-    assert growth["verdict"] == "not measured" and "stops short" in growth["measured"]
+    assert growth["verdict"] == "not measured" and "needs two sizes" in growth["measured"]
+    # One size past 1.5M is not enough: the step from 150k is still mostly fixed costs.
+    big = {**small, "rows": 5_000_000, "seconds": 1000}
+    results = {"scale": {"modes": {"in_memory": [small, big]},
+                         "growth": results_report.growth({"in_memory": [small, big]})}}
+    [growth] = [g for g in results_report.evaluate_goals(results)
+                if g["goal"].startswith("time vs rows")]
+    assert growth["verdict"] == "not measured" and "needs two sizes" in growth["measured"]
+
+
+@pytest.mark.parametrize("probes, verdict", [
+    ([[0.17, 0.18], [0.18, 0.19]], "PASS"),  # the machine equally fast for both runs
+    ([[0.17, 0.18], [0.40, 0.45]], "not measured"),  # 2.5x slower during the larger run
+])
+def test_time_vs_rows_is_judged_only_when_the_speed_probe_agrees(probes, verdict):
+    runs = [{"rows": rows, "mode": "in_memory", "ok": True, "seconds": seconds,
+             "speed_probe_s": probe}
+            for rows, seconds, probe in ((5_000_000, 1000, probes[0]),
+                                         (10_000_000, 1900, probes[1]))]
+    results = {"scale": {"modes": {"in_memory": runs},
+                         "growth": results_report.growth({"in_memory": runs})}}
+    [growth] = [g for g in results_report.evaluate_goals(results)
+                if g["goal"].startswith("time vs rows")]
+    assert growth["verdict"] == verdict
+    assert ("not judged" in growth["measured"]) == (verdict != "PASS")
+
+
+def test_steal_share_is_the_stolen_part_of_the_ticks_between_two_readings():
+    import speed_probe
+
+    assert speed_probe.steal_share((1000, 10), (2000, 60)) == 0.05
+    assert speed_probe.steal_share(None, (2000, 60)) is None
+    before = speed_probe.cpu_ticks()
+    assert before is not None and before[0] > 0 and 0 <= before[1] <= before[0]
+    assert speed_probe.probe(repeats=1)["seconds"] > 0
 
 
 def test_resampled_data_has_the_sample_header_and_the_asked_rows(tmp_path):
