@@ -70,7 +70,7 @@ def median(values):
 
 
 # Runs compared with each other only when the speed probe around them agrees this closely.
-SPEED_TOLERANCE = 1.25
+SPEED_TOLERANCE = 1.5
 
 
 def growth_exponent(points: list[tuple[int, float]]) -> dict:
@@ -115,12 +115,14 @@ def _verdict(ok: bool | None) -> str:
 
 
 def unequal_speed(runs: list[dict]) -> str:
-    """Why these runs' times cannot be compared, or "": the machine speed probe
-    (benchmarks/speed_probe.py) taken around each differs by more than SPEED_TOLERANCE."""
-    probes = [p for r in runs for p in (r.get("speed_probe_s") or []) if p]
-    if len(probes) < 2 or max(probes) <= min(probes) * SPEED_TOLERANCE:
-        return ""
-    return f"the machine's speed probe ranged {min(probes):.3f} to {max(probes):.3f} s"
+    """Why these runs' times cannot be compared, or "": one of the machine speed probes
+    (benchmarks/speed_probe.py) taken around them moved by more than SPEED_TOLERANCE."""
+    for key, what in (("speed_probe_s", "compute probe ranged {:.3f} to {:.3f} s"),
+                      ("round_trips_per_s", "loopback round trips ranged {:,.0f} to {:,.0f}/s")):
+        probes = [p for r in runs for p in (r.get(key) or []) if p]
+        if len(probes) >= 2 and max(probes) > min(probes) * SPEED_TOLERANCE:
+            return "the machine's " + what.format(min(probes), max(probes))
+    return ""
 
 
 def evaluate_goals(results: dict) -> list[dict]:
@@ -322,7 +324,7 @@ def _scale(results: dict) -> list[str]:
                              _components(r), _peak_during(r), _speed(r)]
                             + ([f"`{r.get('source', '')}`"] if sourced else []))
         out.append(_table(["mode", "rows", "wall s", "peak MB", "rows/s", "", "largest components",
-                           "peak memory during", "speed probe s, steal"]
+                           "peak memory during", "machine speed before / after"]
                           + (["result"] if sourced else []), rows))
         out += ["", "How time grows with rows (time ~ rows^k):", ""]
         for mode, g in (scale.get("growth") or {}).items():
@@ -332,20 +334,27 @@ def _scale(results: dict) -> list[str]:
 
 
 def probes_text(meta: dict) -> str:
-    """'; speed probe 0.17 s at start, 0.19 s at end' where recorded (benchmarks/speed_probe.py)."""
-    found = [(when, (meta.get(f"speed_probe_at_{when}") or {}).get("seconds"))
-             for when in ("start", "end")]
-    shown = [f"{seconds:.3f} s at {when}" for when, seconds in found if seconds is not None]
+    """'; speed probe 0.085 s and 40,000 round trips/s at start, ...' where recorded
+    (benchmarks/speed_probe.py)."""
+    shown = []
+    for when in ("start", "end"):
+        probe = meta.get(f"speed_probe_at_{when}") or {}
+        if probe.get("seconds") is not None:
+            trips = probe.get("round_trips_per_s")
+            shown.append(f"{probe['seconds']:.3f} s" + (f" and {trips:,.0f} round trips/s"
+                                                          if trips else "") + f" at {when}")
     return "; speed probe " + ", ".join(shown) if shown else ""
 
 
 def _speed(run: dict) -> str:
-    """The machine speed probe before and after the run, and the CPU share stolen during it
-    (recorded by benchmarks from this version on)."""
-    probes = run.get("speed_probe_s") or []
+    """The machine speed probes before and after the run, and the CPU share stolen during
+    it (recorded by benchmarks from this version on)."""
+    compute = [f"{p:.3f} s" for p in run.get("speed_probe_s") or [] if p is not None]
+    trips = [f"{p:,.0f}/s" for p in run.get("round_trips_per_s") or [] if p is not None]
     steal = run.get("steal_share")
-    text = " / ".join(f"{p:.3f}" for p in probes if p is not None)
-    return text + (f", {steal:.0%}" if steal is not None else "")
+    parts = [" / ".join(compute), " / ".join(trips),
+             f"steal {steal:.0%}" if steal is not None else ""]
+    return ", ".join(p for p in parts if p)
 
 
 def _peak_during(run: dict) -> str:

@@ -324,6 +324,8 @@ class Bench:
                 probe_after = speed_probe.probe()
                 row = {"rows": rows, "mode": mode, "ok": r["returncode"] == 0,
                        "speed_probe_s": [probe_before["seconds"], probe_after["seconds"]],
+                       "round_trips_per_s": [probe_before["round_trips_per_s"],
+                                             probe_after["round_trips_per_s"]],
                        "steal_share": steal,
                        "seconds": r["seconds"], "peak_rss_mb": r["peak_rss_mb"],
                        "peak_tree_rss_mb": r["peak_tree_rss_mb"],

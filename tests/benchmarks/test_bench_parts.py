@@ -172,15 +172,16 @@ def test_goal_at_1_5m_rows_is_not_measured_when_the_curve_stops_short():
     assert growth["verdict"] == "not measured" and "needs two sizes" in growth["measured"]
 
 
-@pytest.mark.parametrize("probes, verdict", [
-    ([[0.17, 0.18], [0.18, 0.19]], "PASS"),  # the machine equally fast for both runs
-    ([[0.17, 0.18], [0.40, 0.45]], "not measured"),  # 2.5x slower during the larger run
+@pytest.mark.parametrize("probes, trips, verdict", [
+    ([[0.17, 0.18], [0.18, 0.19]], [[40e3, 38e3], [39e3, 41e3]], "PASS"),  # equally fast
+    ([[0.17, 0.18], [0.40, 0.45]], [[40e3, 38e3], [39e3, 41e3]], "not measured"),  # compute
+    ([[0.17, 0.18], [0.18, 0.19]], [[40e3, 38e3], [12e3, 14e3]], "not measured"),  # wake-ups
 ])
-def test_time_vs_rows_is_judged_only_when_the_speed_probe_agrees(probes, verdict):
+def test_time_vs_rows_is_judged_only_when_the_speed_probes_agree(probes, trips, verdict):
     runs = [{"rows": rows, "mode": "in_memory", "ok": True, "seconds": seconds,
-             "speed_probe_s": probe}
-            for rows, seconds, probe in ((5_000_000, 1000, probes[0]),
-                                         (10_000_000, 1900, probes[1]))]
+             "speed_probe_s": probe, "round_trips_per_s": trip}
+            for rows, seconds, probe, trip in ((5_000_000, 1000, probes[0], trips[0]),
+                                               (10_000_000, 1900, probes[1], trips[1]))]
     results = {"scale": {"modes": {"in_memory": runs},
                          "growth": results_report.growth({"in_memory": runs})}}
     [growth] = [g for g in results_report.evaluate_goals(results)
@@ -196,7 +197,8 @@ def test_steal_share_is_the_stolen_part_of_the_ticks_between_two_readings():
     assert speed_probe.steal_share(None, (2000, 60)) is None
     before = speed_probe.cpu_ticks()
     assert before is not None and before[0] > 0 and 0 <= before[1] <= before[0]
-    assert speed_probe.probe(repeats=1)["seconds"] > 0
+    probe = speed_probe.probe(repeats=1)
+    assert probe["seconds"] > 0 and probe["round_trips_per_s"] > 0
 
 
 def test_resampled_data_has_the_sample_header_and_the_asked_rows(tmp_path):
