@@ -154,10 +154,11 @@ class BeamSection:
     # multi_threading (worker threads) or multi_processing (worker subprocesses).
     # Which to pick, from the scale curve on the Performance page: in_memory, the default,
     # is the fastest and the smallest at every size the three were measured at on one
-    # machine (15k to 1.5M rows); multi_processing and the portable runner load TensorFlow once per worker and
-    # were slower and larger at each size. With ExampleGen's bounded shuffle the taxi
-    # pipeline peaked at 1.3 GB at 1.5M rows in 294 s (benchmarks/results/2026-12-02-c078e52)
-    # and 1.6 GB at 10M rows (2026-12-02-710d1f8): on one machine time, not memory, is the
+    # host (15k to 1.5M rows, an AMD EPYC host); multi_processing and the portable runner
+    # load TensorFlow once per worker and were slower and larger at each size. With
+    # ExampleGen's bounded shuffle the taxi pipeline peaked at 1.3 GB at 1.5M rows in 294 s
+    # (benchmarks/results/2026-12-02-c078e52), 1.5 GB at 5M rows (2026-12-03-d218cde) and
+    # 1.6 GB at 10M rows (2026-12-02-710d1f8): on one machine time, not memory, is the
     # limit; for more, a cluster (DataflowRunner, FlinkRunner, SparkRunner).
     direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "in_memory"
     # 0 lets Beam pick (one per core); only used by multi_* modes.
