@@ -65,19 +65,17 @@ def tree_cpu_seconds(root) -> float | None:
     once the process is gone (its output can be read after it exited)."""
     import psutil
 
-    total = 0.0
     try:
-        procs = [root, *root.children(recursive=True)]
-        root.cpu_times()
+        times = [root.cpu_times()]
+        children = root.children(recursive=True)
     except psutil.Error:
         return None
-    for proc in procs:
+    for proc in children:
         try:
-            t = proc.cpu_times()
-            total += t.user + t.system + t.children_user + t.children_system
+            times.append(proc.cpu_times())
         except psutil.Error:
             pass
-    return total
+    return sum(t.user + t.system + t.children_user + t.children_system for t in times)
 
 
 def _copy_lines(stream, log, started: float, root=None, mark=None, marks=None,

@@ -212,10 +212,11 @@ class Bench:
         self.results["errors"].append(message)
         _say("ERROR " + message)
 
-    def save(self) -> None:
+    def save(self, final: bool = False) -> None:
         self.results["meta"]["total_seconds"] = round(time.monotonic() - self.started, 1)
         self.results["meta"]["load_average_at_end"] = list(os.getloadavg())
-        self.results["meta"]["speed_probe_at_end"] = speed_probe.probe()
+        if final:  # sections save after every run; the probe (a second or two) once, at the end
+            self.results["meta"]["speed_probe_at_end"] = speed_probe.probe()
         self.results["goals"] = results_report.evaluate_goals(self.results)
         (self.out / "results.json").write_text(json.dumps(self.results, indent=2) + "\n")
         (self.out / "results.md").write_text(results_report.render_markdown(self.results))
@@ -582,7 +583,7 @@ def main(argv=None) -> int:
                     bench.error(f"section {section}: {type(exc).__name__}: {exc}")
                     bench.save()
     finally:
-        bench.save()
+        bench.save(final=True)
         bench.cleanup()
     _say(f"wrote {bench.out / 'results.md'} and results.json")
     for goal in bench.results["goals"]:

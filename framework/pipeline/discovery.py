@@ -184,8 +184,13 @@ def _build(factory, info: PipelineInfo, settings):
     except UserError:
         raise
     except Exception as exc:
-        where = package_location(exc, info.folder) or shown(info.folder)
-        raise UserError(f"{where}: {_first_line(exc)} (in {info.package}.create_pipeline)") from exc
+        raise _located(exc, info, f"in {info.package}.create_pipeline") from exc
+
+
+def _located(exc: BaseException, info: PipelineInfo, doing: str) -> UserError:
+    """One line for an error in the package's code: 'file:line: Type: message (doing)'."""
+    where = package_location(exc, info.folder) or shown(info.folder)
+    return UserError(f"{where}: {_first_line(exc)} ({doing})")
 
 
 def _import_package(info: PipelineInfo):
@@ -200,8 +205,7 @@ def _import_package(info: PipelineInfo):
     except SyntaxError as exc:
         raise UserError(f"{syntax_error_line(exc)} (importing {info.package})") from exc
     except Exception as exc:
-        where = package_location(exc, info.folder) or shown(info.folder)
-        raise UserError(f"{where}: {_first_line(exc)} (importing {info.package})") from exc
+        raise _located(exc, info, f"importing {info.package}") from exc
 
 
 # The functions TFX looks up in a module file: a file defining one is loaded on its own.
