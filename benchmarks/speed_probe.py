@@ -3,7 +3,8 @@ processes over loopback TCP; and the share of CPU time the hypervisor took away 
 between two points.
 
 A virtual machine's speed moves with what else its host runs: the same empty REST server on
-the same machine answered 2,341 requests/s one hour and 689 the next. Benchmarks record the
+the same machine can answer a third as many requests per second from one hour to the next
+(the floor rows of benchmarks/serving_bench.py). Benchmarks record the
 probe before each measurement, so two figures are compared only when the machine was equally
 fast for both, and a slow figure can be told apart from a slow machine. The two speeds are
 separate because a contended host can slow one and not the other.
