@@ -4,8 +4,8 @@ machine when the prediction service costs nothing.
 
     python benchmarks/empty_servers.py rest|grpc PORT
 
-REST: waitress (the server `mlops serve` uses), answering every request with a fixed
-TensorFlow Serving-style JSON body. gRPC: grpc.aio (as `mlops serve`), PredictionService
+REST: tornado's HTTP server on asyncio (as `mlops serve`), answering every request with a
+fixed TensorFlow Serving-style JSON body. gRPC: grpc.aio (as `mlops serve`), PredictionService
 .Predict answering an empty PredictResponse. Prints "ready" once listening.
 """
 
@@ -17,17 +17,22 @@ ANSWER = b'{"predictions": [[0.5]]}'
 
 
 def rest(port: int) -> None:
-    from waitress.server import create_server
+    import asyncio
 
-    def app(environ, start_response):
-        environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-        start_response("200 OK", [("Content-Type", "application/json"),
-                                  ("Content-Length", str(len(ANSWER)))])
-        return [ANSWER]
+    from tornado.web import Application, RequestHandler
 
-    server = create_server(app, host="127.0.0.1", port=port, threads=8)
-    print("ready", flush=True)
-    server.run()
+    class Empty(RequestHandler):
+        def post(self, *_):
+            self.set_header("Content-Type", "application/json")
+            self.finish(ANSWER)
+
+    async def serve():
+        app = Application([(r".*", Empty)], log_function=lambda handler: None)
+        app.listen(port, "127.0.0.1")
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
 
 
 def grpc_server(port: int) -> None:

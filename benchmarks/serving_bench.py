@@ -359,7 +359,7 @@ def render(results: dict) -> str:
     floor = results.get("floor")
     if floor:
         out += ["", "## Floor: the same clients against servers that do no work", "",
-                "`benchmarks/empty_servers.py`: waitress and grpc.aio, the servers `mlops serve` "
+                "`benchmarks/empty_servers.py`: tornado and grpc.aio, the servers `mlops serve` "
                 "uses, answering at once. No prediction service can be faster than this with "
                 "these clients on this machine.", "",
                 "| protocol | clients | p50 ms | p99 ms | requests/s | server CPU ms/request |",

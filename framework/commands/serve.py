@@ -18,20 +18,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--grpc-port", type=int, default=None,
                         help="gRPC port (default: release.grpc_port, 8500; 0 turns gRPC off)")
     parser.add_argument("--threads", type=int, default=None,
-                        help="REST worker threads (default: release.threads)")
+                        help="threads for model calls that are not batched "
+                             "(default: release.threads)")
 
 
 def run(args) -> int:
     import logging
+    import threading
 
     from framework.serving.app import service_from_settings
-    from framework.serving.server import (
-        grpc_address,
-        make_grpc_server,
-        make_server,
-        stop_grpc_server,
-        stop_server,
-    )
+    from framework.serving.server import serve
     from framework.settings import load_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -39,35 +35,14 @@ def run(args) -> int:
     release = settings.release
     host = args.host or release.host
     port = release.port if args.port is None else args.port
-    service = service_from_settings(settings)
-    threads = args.threads or release.threads
+    service = service_from_settings(settings, threads=args.threads)
     grpc_port = release.grpc_port if args.grpc_port is None else args.grpc_port
-    server = make_server(service, host, port, threads)
-    grpc_server = None
-    if grpc_port:  # 0: REST only
-        try:
-            grpc_server, grpc_port = make_grpc_server(service, host, grpc_port, threads,
-                                                      release.grpc_max_message_bytes)
-        except BaseException:
-            stop_server(server)
-            service.stop_watching()
-            raise
-    routing = service.routing
-    traffic = ", ".join(f"{v}: {p}%" for v, p in routing.traffic.items())
-    grpc_text = f"gRPC on {grpc_address(host, grpc_port)}" if grpc_server else "gRPC off"
+    server = serve(service, host, port, grpc_port or None,  # 0: REST only
+                   release.grpc_max_message_bytes)
+    traffic = ", ".join(f"{v}: {p}%" for v, p in service.routing.traffic.items())
+    grpc_text = f"gRPC on {server.grpc_address}" if server.grpc else "gRPC off"
     # benchmarks/ and tests/ read the REST address from this line: keep "on http://...".
-    print(f"serving {service.model_name} on http://{host}:{server.effective_port}"
-          f"/v1/models/{service.model_name} ({traffic}); {grpc_text}; Ctrl-C stops",
-          flush=True)
-
-    def stop() -> None:
-        if grpc_server is not None:
-            stop_grpc_server(grpc_server)
-        stop_server(server)
-        service.stop_watching()
-        service.stats.stop_writer()
-        if service.outcomes is not None:
-            service.outcomes.stop_writer()
-
-    run_until_stopped(server.run, stop)
+    print(f"serving {service.model_name} on {server.url}/v1/models/{service.model_name} "
+          f"({traffic}); {grpc_text}; Ctrl-C stops", flush=True)
+    run_until_stopped(threading.Event().wait, server.stop)  # the loop thread serves
     return 0

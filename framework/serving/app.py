@@ -1,4 +1,6 @@
-"""The prediction service: a WSGI app speaking the TensorFlow Serving REST API.
+"""The prediction service: the TensorFlow Serving REST API, as a WSGI app (`__call__`) and
+for an asyncio HTTP server (`answer_async`, what `mlops serve` runs: framework/serving/
+rest_api.py), over the core that the gRPC API shares.
 
     GET  /v1/models/{name}                      status of the versions being served
     GET  /v1/models/{name}/metadata             signature of the production version
@@ -64,7 +66,7 @@ class Routing:
     models: dict = field(default_factory=dict)
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
             413: "Payload Too Large", 500: "Internal Server Error", 501: "Not Implemented",
             503: "Service Unavailable"}
 
@@ -348,20 +350,71 @@ class PredictionService:
             raise unavailable(f"version {version} failed to load: {model.error}")
         return model
 
-    # -- REST (WSGI) -------------------------------------------------------------------------
+    # -- REST ----------------------------------------------------------------------------------
 
     def __call__(self, environ, start_response):
+        """The REST API as a WSGI app (model calls block the calling thread)."""
         headers: list[tuple[str, str]] = []
         try:
-            status, body = self._dispatch(environ, headers)
-        except ServingError as exc:
-            status, body = exc.http_status, {"error": str(exc)}
-        payload = json.dumps(body).encode("utf-8")
-        headers += [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
-        start_response(f"{status} {_REASONS.get(status, '')}", headers)
+            result = self._dispatch(environ, headers)
+        except Exception as exc:  # noqa: BLE001 - _respond answers it
+            result = exc
+        status, payload = self._respond(result, headers)
+        start_response(f"{status} {REASONS.get(status, '')}", headers)
         return [payload]
 
+    async def answer_async(self, environ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """(status, headers, body) of one REST request given as a WSGI environ, for an
+        asyncio server: a predict request awaits its model call, made on the batcher's
+        threads, so the event loop goes on with other requests meanwhile."""
+        headers: list[tuple[str, str]] = []
+        try:
+            result = await self._dispatch_async(environ, headers)
+        except Exception as exc:  # noqa: BLE001 - _respond answers it
+            result = exc
+        status, payload = self._respond(result, headers)
+        return status, headers, payload
+
+    @staticmethod
+    def _respond(result, headers) -> tuple[int, bytes]:
+        """Status and JSON body of a dispatch's (status, body), or of the exception it
+        raised: a refused request gets its status and {"error": message}, an unexpected
+        failure 500 (logged; one bad request must not stop the server)."""
+        if isinstance(result, ServingError):
+            status, body = result.http_status, {"error": str(result)}
+        elif isinstance(result, Exception):
+            log.error("REST request failed", exc_info=result)
+            status, body = 500, {"error": f"internal error: {type(result).__name__}"}
+        else:
+            status, body = result
+        payload = json.dumps(body).encode("utf-8")
+        headers += [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
+        return status, payload
+
     def _dispatch(self, environ, headers) -> tuple[int, dict]:
+        route = self._predict_route(environ)
+        if route is not None:
+            return self._predict(environ, *route, headers)
+        return self._other(environ)
+
+    async def _dispatch_async(self, environ, headers) -> tuple[int, dict]:
+        route = self._predict_route(environ)
+        if route is not None:
+            return await self._predict_async(environ, *route, headers)
+        return self._other(environ)
+
+    def _predict_route(self, environ) -> Optional[tuple]:
+        """(version, label) of a predict request (both may be None); None for other paths."""
+        match = _PATH.match(environ.get("PATH_INFO", ""))
+        if not match or match["tail"] != ":predict":
+            return None
+        self.check_model_name(match["name"])
+        if environ.get("REQUEST_METHOD", "GET") != "POST":
+            raise method_not_allowed("use POST for :predict")
+        return match["version"], match["label"]
+
+    def _other(self, environ) -> tuple[int, dict]:
+        """Model status, metadata and feedback: quick answers, no model call."""
         method = environ.get("REQUEST_METHOD", "GET")
         if environ.get("PATH_INFO", "").endswith("/feedback"):
             return self._feedback(environ, method)
@@ -370,18 +423,13 @@ class PredictionService:
             raise not_found("not found: use /v1/models/{name}[/versions/{v}]"
                             "[:predict|/metadata]")
         self.check_model_name(match["name"])
-        tail = match["tail"]
-        if tail == ":predict":
-            if method != "POST":
-                raise method_not_allowed("use POST for :predict")
-            return self._predict(environ, match["version"], match["label"], headers)
         if method != "GET":
             raise method_not_allowed("use GET for model status and metadata")
         routing = self.routing
         version = match["version"]
         if match["label"]:
             version = self.resolve(label=match["label"])[1]
-        if tail == "/metadata":
+        if match["tail"] == "/metadata":
             return 200, self._metadata(routing, version or routing.production)
         return 200, self._status(routing, version)
 
@@ -428,21 +476,34 @@ class PredictionService:
     def _predict(self, environ, version: Optional[str], label: Optional[str],
                  headers) -> tuple:
         with self.batcher.arriving() as arrival:  # a batch waits briefly for this request
-            body = self._read_json(environ)
-            sticky = environ.get(self.sticky_key) if self.sticky_key else None
-            routing, version, model = self.resolve(version, label, sticky)
-            request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
-            headers += [("X-Model-Version", version), ("X-Request-Id", request_id)]
-            signature = None
-            if isinstance(model, LoadedModel):
-                signature_name = body.get("signature_name") if isinstance(body, dict) else None
-                if signature_name is not None and not isinstance(signature_name, str):
-                    raise RequestError("'signature_name' must be a string")
-                signature = model.signature(signature_name)
-                arrays, form = parse_predict_body(body, signature)
-            outputs = self.run(routing, version, model, signature,
-                               arrays if signature else {}, request_id, arrival)
-        return 200, format_response(outputs, form)
+            request = self._predict_request(environ, version, label, headers)
+            outputs = self.run(*request.call, arrival=arrival)
+        return 200, format_response(outputs, request.form)
+
+    async def _predict_async(self, environ, version: Optional[str], label: Optional[str],
+                             headers) -> tuple:
+        with self.batcher.arriving() as arrival:
+            request = self._predict_request(environ, version, label, headers)
+            outputs = await self.run_async(*request.call, arrival=arrival)
+        return 200, format_response(outputs, request.form)
+
+    def _predict_request(self, environ, version: Optional[str], label: Optional[str],
+                         headers) -> "_PredictRequest":
+        """Read, route and check a predict request; adds the answer's version and request
+        id headers. Raises ServingError for a request that cannot be answered."""
+        body = self._read_json(environ)
+        sticky = environ.get(self.sticky_key) if self.sticky_key else None
+        routing, version, model = self.resolve(version, label, sticky)
+        request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
+        headers += [("X-Model-Version", version), ("X-Request-Id", request_id)]
+        signature, arrays, form = None, {}, None
+        if isinstance(model, LoadedModel):
+            signature_name = body.get("signature_name") if isinstance(body, dict) else None
+            if signature_name is not None and not isinstance(signature_name, str):
+                raise RequestError("'signature_name' must be a string")
+            signature = model.signature(signature_name)
+            arrays, form = parse_predict_body(body, signature)
+        return _PredictRequest((routing, version, model, signature, arrays, request_id), form)
 
     def _feedback(self, environ, method: str) -> tuple[int, dict]:
         """POST /v1/models/{name}/feedback: the true label(s) of answered requests, by the
@@ -479,6 +540,12 @@ class PredictionService:
         return 200, result
 
 
+@dataclass(frozen=True)
+class _PredictRequest:
+    call: tuple  # PredictionService.run's arguments
+    form: object  # the body's form (row or columnar), for the answer
+
+
 def request_id_from(given: Optional[str]) -> str:
     """The caller's request id (X-Request-Id header or gRPC metadata) when it is a sensible
     token, else a new one: outcome feedback refers to requests by it."""
@@ -502,7 +569,8 @@ def _format_traffic(traffic: dict) -> str:
     return ", ".join(f"{v}: {p}%" for v, p in traffic.items()) or "nothing"
 
 
-def service_from_settings(settings) -> PredictionService:
+def service_from_settings(settings, threads: Optional[int] = None) -> PredictionService:
+    """The service `mlops serve` runs; `threads` overrides release.threads."""
     from framework.release.outcomes import store_from_settings
     from framework.release.registry import stats_path_for
 
@@ -516,7 +584,7 @@ def service_from_settings(settings) -> PredictionService:
         max_request_bytes=release.max_request_bytes,
         sticky_header=release.sticky_header,
         outcomes=store_from_settings(release.ab_test, registry.state_path),
-        batcher=Batcher.from_settings(release.batching, release.threads),
+        batcher=Batcher.from_settings(release.batching, threads or release.threads),
     )
 
 

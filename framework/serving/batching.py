@@ -12,8 +12,8 @@ Before a call the runner waits for company only for requests already inside the 
 (being read and checked, counted by `arriving`) and at most `max_wait_ms`: it never waits
 for a request that has not come in.
 
-Callers on threads (the REST API on waitress) wait on the future; the gRPC API's asyncio
-handlers await it, so one event-loop thread reads and answers every gRPC call while the
+Callers on threads (the WSGI app) wait on the future; `mlops serve`'s asyncio handlers (REST
+and gRPC) await it, so one event-loop thread reads and answers every request while the
 runner makes the model calls. A runner with nothing to do for a while ends; the next request
 starts another.
 

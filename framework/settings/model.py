@@ -456,9 +456,9 @@ class ReleaseSection:
     # ones with RESOURCE_EXHAUSTED. 4 MiB is gRPC's own default; TF Serving lifts it to
     # 2 GiB, which lets a single call hold that much of the server's memory.
     grpc_max_message_bytes: int = 4194304
-    # Worker threads of `mlops serve`'s REST API: requests it reads and answers at the same
-    # time. The gRPC API answers on one asyncio event loop; model calls run on each model's
-    # batch runner (or, with batching off, on a pool of this many threads).
+    # Threads for `mlops serve`'s model calls that are not batched (batching off, or a
+    # request as large as a batch). Both APIs read and answer on one asyncio event loop;
+    # batched calls run on each model's batch runner thread.
     threads: int = 8
     # Largest predict request body `mlops serve` accepts, in bytes; larger ones get a 400.
     max_request_bytes: int = 1048576

@@ -93,7 +93,7 @@ def constant(features):
 def served(taxi_run, tmp_path_factory):
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     from framework.serving.app import PredictionService
-    from framework.serving.server import start_in_thread
+    from framework.serving.server import serve
 
     root = tmp_path_factory.mktemp("ab")
     serving = root / "serving"
@@ -108,7 +108,7 @@ def served(taxi_run, tmp_path_factory):
         registry, model_name="taxi", policy=RollbackPolicy(enabled=False),
         stats=ServingStats(), poll_interval_s=0.05,
         outcomes=OutcomeStore(outcomes_path_for(state_path), interval_s=0.1))
-    server = start_in_thread(service, threads=4)
+    server = serve(service)
     env = workspace_env(root, MLOPS_PIPELINE__SERVING_DIR=str(serving),
                         MLOPS_RELEASE__STATE_PATH=str(state_path))
     yield server, registry, env

@@ -96,7 +96,7 @@ def served(taxi_run, tmp_path_factory):
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     from framework.serving.app import PredictionService
     from framework.serving.batching import Batcher
-    from framework.serving.server import start_in_thread
+    from framework.serving.server import serve
 
     root = tmp_path_factory.mktemp("canary-resources")
     serving = root / "serving"
@@ -117,7 +117,7 @@ def served(taxi_run, tmp_path_factory):
         registry, model_name="taxi", policy=RollbackPolicy(enabled=False),
         stats=ServingStats(root / "stats.json", interval_s=0.1), poll_interval_s=0.05,
         batcher=Batcher())
-    server = start_in_thread(service, threads=4)
+    server = serve(service)
     yield server, registry
     server.stop()
 

@@ -43,7 +43,7 @@ def served(taxi_run, tmp_path_factory):
     from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
 
     from framework.serving.app import PredictionService
-    from framework.serving.server import start_in_thread
+    from framework.serving.server import serve
 
     root = tmp_path_factory.mktemp("grpc")
     serving = root / "serving"
@@ -60,7 +60,7 @@ def served(taxi_run, tmp_path_factory):
         policy=RollbackPolicy(window=20, max_error_rate=0.2, max_p99_ms=60_000),
         stats=ServingStats(root / "stats.json", interval_s=0.1), max_request_bytes=64 * 1024,
         sticky_header="X-Session-Id", poll_interval_s=0.05)
-    server = start_in_thread(service, threads=4, grpc_port=0, grpc_max_message_bytes=MAX_MESSAGE)
+    server = serve(service, grpc_port=0, grpc_max_message_bytes=MAX_MESSAGE)
     channel = grpc.insecure_channel(server.grpc_address)
     stubs = (prediction_service_pb2_grpc.PredictionServiceStub(channel),
              model_service_pb2_grpc.ModelServiceStub(channel))

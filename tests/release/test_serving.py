@@ -56,7 +56,7 @@ def save_broken_model(source: Path, target: Path) -> None:
 def served(taxi_run, tmp_path_factory):
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     from framework.serving.app import PredictionService
-    from framework.serving.server import start_in_thread
+    from framework.serving.server import serve
 
     root = tmp_path_factory.mktemp("serving")
     serving = root / "serving"
@@ -73,7 +73,7 @@ def served(taxi_run, tmp_path_factory):
         policy=RollbackPolicy(window=20, max_error_rate=0.2, max_p99_ms=60_000),
         stats=ServingStats(root / "stats.json", interval_s=0.1), max_request_bytes=64 * 1024,
         sticky_header="X-Session-Id", poll_interval_s=0.05)
-    server = start_in_thread(service, threads=8)
+    server = serve(service)
     yield server, registry
     server.stop()
 
