@@ -58,7 +58,8 @@ def parse_args(argv):
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--protocols", nargs="+", default=["rest", "grpc"],
                         choices=["rest", "grpc"])
-    parser.add_argument("--threads", type=int, default=8, help="server worker threads")
+    parser.add_argument("--threads", type=int, default=8,
+                        help="server threads for unbatched model calls (release.threads)")
     parser.add_argument("--release-requests", type=int, default=3000,
                         help="requests sent during the release under load (0 skips it)")
     parser.add_argument("--no-floor", dest="floor", action="store_false",
@@ -340,8 +341,8 @@ def goals(rows: list[dict], release: dict | None) -> list[dict]:
 def render(results: dict) -> str:
     meta = results["meta"]
     out = ["# Prediction service (`benchmarks/serving_bench.py`)", "",
-           f"Commit {meta['commit']}, {meta['date']}; model `{meta['model']}`; server threads "
-           f"{meta['threads']}; {meta['machine'].get('cores')} cores; load average before "
+           f"Commit {meta['commit']}, {meta['date']}; model `{meta['model']}`; threads for "
+           f"unbatched calls {meta['threads']}; {meta['machine'].get('cores')} cores; load average before "
            f"{meta['load_before']}{results_report.probes_text(meta)}. One-example predictions; "
            "clients and server on the same machine.", "", "## Goals", "",
            "| goal | measured | met |", "|---|---:|:-:|"]
