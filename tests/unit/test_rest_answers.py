@@ -1,0 +1,69 @@
+"""The REST core's two entry points, the WSGI app and `answer_async` (what `mlops serve`
+runs), give the same status and body for the same request; an unexpected failure is a
+500 that names its type, logged, never a traceback to the client."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+from unittest import mock
+
+import pytest
+
+from framework.release.policy import RollbackPolicy
+from framework.release.registry import Registry
+from framework.release.stats import ServingStats
+from framework.serving.app import PredictionService
+
+
+@pytest.fixture
+def service(tmp_path):
+    """A service over an empty registry: nothing in production."""
+    registry = Registry(tmp_path / "taxi.release.json", str(tmp_path / "serving"), "taxi")
+    return PredictionService(registry, model_name="taxi", policy=RollbackPolicy(),
+                             stats=ServingStats(), max_request_bytes=64)
+
+
+def environ(method: str, path: str, body: bytes = b"") -> dict:
+    return {"REQUEST_METHOD": method, "PATH_INFO": path, "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body)}
+
+
+def through_wsgi(service, method, path, body=b"") -> tuple[int, dict]:
+    seen = {}
+    payload = b"".join(service(environ(method, path, body),
+                               lambda status, headers: seen.update(status=status)))
+    return int(seen["status"].split()[0]), json.loads(payload)
+
+
+def through_async(service, method, path, body=b"") -> tuple[int, dict]:
+    status, headers, payload = asyncio.run(service.answer_async(environ(method, path, body)))
+    assert ("Content-Type", "application/json") in headers
+    assert ("Content-Length", str(len(payload))) in headers
+    return status, json.loads(payload)
+
+
+@pytest.mark.parametrize("method, path, body, status, message", [
+    ("POST", "/v1/models/other:predict", b"{}", 404, "model 'other' (this server serves 'taxi')"),
+    ("GET", "/v1/models/taxi:predict", b"", 405, "use POST for :predict"),
+    ("POST", "/v1/models/taxi:predict", b'{"instances": [{}]}', 503,
+     "no production version is being served"),
+    ("POST", "/v1/models/taxi:predict", b"{" * 65, 400, "larger than the limit of 64 bytes"),
+    ("POST", "/v1/models/taxi:predict", b"{nope", 400, "malformed JSON"),
+    ("POST", "/v1/models/taxi", b"", 405, "use GET for model status and metadata"),
+    ("GET", "/elsewhere", b"", 404, "not found: use /v1/models/{name}"),
+])
+def test_both_entry_points_answer_alike(service, method, path, body, status, message):
+    wsgi = through_wsgi(service, method, path, body)
+    assert wsgi == through_async(service, method, path, body)
+    assert wsgi[0] == status and message in wsgi[1]["error"]
+
+
+def test_an_unexpected_failure_is_a_500_naming_its_type_and_is_logged(service, caplog):
+    failing = mock.create_autospec(service.resolve, side_effect=RuntimeError("secret detail"))
+    with mock.patch.object(service, "resolve", failing), caplog.at_level(logging.ERROR):
+        status, body = through_async(service, "POST", "/v1/models/taxi:predict", b"{}")
+    assert (status, body) == (500, {"error": "internal error: RuntimeError"})
+    assert "REST request failed" in caplog.text and "secret detail" in caplog.text
