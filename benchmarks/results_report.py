@@ -99,15 +99,31 @@ def growth_exponent(points: list[tuple[int, float]]) -> dict:
 def growth(modes: dict[str, list]) -> dict:
     out = {}
     for mode, runs in modes.items():
-        g = growth_exponent([(r["rows"], r["seconds"]) for r in runs if r["ok"]])
+        ok = [r for r in runs if r["ok"]]
+        g = growth_exponent([(r["rows"], r["seconds"]) for r in ok])
         k = g.get("largest_step")
         if k is not None:
             g["meaning"] = ("time grows more slowly than rows: fixed costs still dominate"
                             if k < 0.9 else
                             "time grows about in proportion to rows" if k <= 1.1 else
                             "time grows faster than rows")
+            g["components"] = component_growth(ok)
         out[mode] = g
     return out
+
+
+def component_growth(runs: list[dict], least_s: float = 10.0) -> dict[str, float]:
+    """Each component's exponent between the two largest sizes, largest first: which part
+    of the pipeline grows faster than the rows. Components under least_s seconds at either
+    size (fixed work, such as training a fixed number of steps, or bookkeeping) are left out."""
+    small, large = sorted(runs, key=lambda r: r["rows"])[-2:]
+    ratio = math.log(large["rows"] / small["rows"])
+    out = {}
+    for name, seconds in (large.get("components") or {}).items():
+        before = (small.get("components") or {}).get(name)
+        if before and before >= least_s and seconds >= least_s:
+            out[name] = round(math.log(seconds / before) / ratio, 2)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
 def _verdict(ok: bool | None) -> str:
@@ -328,8 +344,10 @@ def _scale(results: dict) -> list[str]:
                           + (["result"] if sourced else []), rows))
         out += ["", "How time grows with rows (time ~ rows^k):", ""]
         for mode, g in (scale.get("growth") or {}).items():
+            parts = ", ".join(f"{name} {k}" for name, k in (g.get("components") or {}).items())
             out.append(f"- {mode}: k = {g.get('largest_step')} between the two largest sizes, "
-                       f"{g.get('overall')} fitted over all sizes. {g.get('meaning', '')}")
+                       f"{g.get('overall')} fitted over all sizes. {g.get('meaning', '')}"
+                       + (f" Per component, between the same two sizes: {parts}." if parts else ""))
     return out
 
 

@@ -126,6 +126,25 @@ def test_growth_exponent_is_one_for_linear_time_and_lower_with_fixed_costs():
     assert results_report.growth_exponent([(1000, 1.0)]) == {"overall": None, "largest_step": None}
 
 
+def test_component_growth_names_the_part_that_grows_faster_than_the_rows():
+    def run(rows, evaluator, examples, trainer):
+        return {"rows": rows, "ok": True, "seconds": evaluator + examples + trainer,
+                "components": {"Evaluator": evaluator, "CsvExampleGen": examples,
+                               "Trainer": trainer}}
+
+    runs = [run(150_000, 20.0, 15.0, 16.0), run(1_500_000, 100.0, 100.0, 16.0),
+            run(3_000_000, 400.0, 200.0, 16.0)]
+    runs[1]["components"]["Pusher"] = runs[2]["components"]["Pusher"] = 0.5
+    growth = results_report.growth({"in_memory": runs})["in_memory"]
+    # Between the two largest sizes: the Evaluator 4x for 2x rows, ExampleGen 2x, the Trainer
+    # (a fixed number of steps) the same; the Pusher, under 10 s, is left out.
+    assert growth["components"] == {"Evaluator": 2.0, "CsvExampleGen": 1.0, "Trainer": 0.0}
+    assert "Per component, between the same two sizes: Evaluator 2.0, CsvExampleGen 1.0, " \
+        "Trainer 0.0." in \
+        "\n".join(results_report._scale({"scale": {"made_by": "x", "modes": {"in_memory": runs},
+                                                   "growth": {"in_memory": growth}}}))
+
+
 def _scale(mode, seconds, peak_mb, ok=True):
     return {"rows": 1_500_000, "mode": mode, "ok": ok, "seconds": seconds, "peak_rss_mb": peak_mb}
 
