@@ -103,8 +103,7 @@ def growth(modes: dict[str, list]) -> dict:
         g = growth_exponent([(r["rows"], r["seconds"]) for r in ok])
         k = g.get("largest_step")
         if k is not None:
-            g["meaning"] = ("time grows more slowly than rows: fixed costs still dominate"
-                            if k < 0.9 else
+            g["meaning"] = ("time grows more slowly than rows" if k < 0.9 else
                             "time grows about in proportion to rows" if k <= 1.1 else
                             "time grows faster than rows")
             g["components"] = component_growth(ok)
@@ -130,11 +129,21 @@ def _verdict(ok: bool | None) -> str:
     return {True: "PASS", False: "FAIL", None: "not measured"}[ok]
 
 
-def unequal_speed(runs: list[dict]) -> str:
-    """Why these runs' times cannot be compared, or "": one of the machine speed probes
-    (benchmarks/speed_probe.py) taken around them moved by more than SPEED_TOLERANCE."""
-    for key, what in (("speed_probe_s", "compute probe ranged {:.3f} to {:.3f} s"),
-                      ("round_trips_per_s", "loopback round trips ranged {:,.0f} to {:,.0f}/s")):
+# Beam modes whose workers talk over loopback gRPC: DirectRunner's multi_threading (gRPC
+# inside the process) and multi_processing, and the portable runner. in_memory calls its
+# worker directly, so only the compute probe bears on its times.
+LOOPBACK_MODES = ("multi_threading", "multi_processing", "portable")
+
+
+def unequal_speed(runs: list[dict], mode: str = "portable") -> str:
+    """Why these runs' times cannot be compared, or "": a machine speed probe
+    (benchmarks/speed_probe.py) taken around them moved by more than SPEED_TOLERANCE. The
+    loopback round trips count only for modes that use loopback (LOOPBACK_MODES)."""
+    probes_used = [("speed_probe_s", "compute probe ranged {:.3f} to {:.3f} s")]
+    if mode in LOOPBACK_MODES:
+        probes_used.append(("round_trips_per_s",
+                            "loopback round trips ranged {:,.0f} to {:,.0f}/s"))
+    for key, what in probes_used:
         probes = [p for r in runs for p in (r.get(key) or []) if p]
         if len(probes) >= 2 and max(probes) > min(probes) * SPEED_TOLERANCE:
             return "the machine's " + what.format(min(probes), max(probes))
@@ -185,7 +194,7 @@ def evaluate_goals(results: dict) -> list[dict]:
                                                 for r in largest_two)
         measured = _fmt(exponent, 2) + ("" if reached or exponent is None
                                         else " (needs two sizes of 1.5M rows or more)")
-        unequal = unequal_speed(largest_two)
+        unequal = unequal_speed(largest_two, mode)
         if unequal and exponent is not None:
             measured += f" (not judged: {unequal})"
         rows.append({"goal": f"time vs rows, {mode} (exponent between the two largest sizes)",
@@ -346,7 +355,7 @@ def _scale(results: dict) -> list[str]:
         for mode, g in (scale.get("growth") or {}).items():
             parts = ", ".join(f"{name} {k}" for name, k in (g.get("components") or {}).items())
             out.append(f"- {mode}: k = {g.get('largest_step')} between the two largest sizes, "
-                       f"{g.get('overall')} fitted over all sizes. {g.get('meaning', '')}"
+                       f"{g.get('overall')} fitted over all sizes: {g.get('meaning', '')}."
                        + (f" Per component, between the same two sizes: {parts}." if parts else ""))
     return out
 

@@ -157,9 +157,10 @@ class BeamSection:
     # host (15k to 1.5M rows, an AMD EPYC host); multi_processing and the portable runner
     # load TensorFlow once per worker and were slower and larger at each size. With
     # ExampleGen's bounded shuffle the taxi pipeline peaked at 1.3 GB at 1.5M rows in 294 s
-    # (benchmarks/results/2026-12-02-c078e52), 1.5 GB at 5M rows (2026-12-03-d218cde) and
-    # 1.6 GB at 10M rows (2026-12-02-710d1f8): on one machine time, not memory, is the
-    # limit; for more, a cluster (DataflowRunner, FlinkRunner, SparkRunner).
+    # (benchmarks/results/2026-12-02-c078e52), and on an Intel Xeon host at 1.6 GB at both
+    # 5M and 10M rows, 10M in 4,401 s at the same rows per second as 1.5M
+    # (2026-12-03-c8ed244): on one machine time, not memory, is the limit; for more, a
+    # cluster (DataflowRunner, FlinkRunner, SparkRunner).
     direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "in_memory"
     # 0 lets Beam pick (one per core); only used by multi_* modes.
     direct_num_workers: int = 0
