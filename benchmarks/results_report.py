@@ -135,7 +135,7 @@ def _verdict(ok: bool | None) -> str:
 LOOPBACK_MODES = ("multi_threading", "multi_processing", "portable")
 
 
-def unequal_speed(runs: list[dict], mode: str = "portable") -> str:
+def unequal_speed(runs: list[dict], mode: str) -> str:
     """Why these runs' times cannot be compared, or "": a machine speed probe
     (benchmarks/speed_probe.py) taken around them moved by more than SPEED_TOLERANCE. The
     loopback round trips count only for modes that use loopback (LOOPBACK_MODES)."""

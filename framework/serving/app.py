@@ -1,6 +1,6 @@
-"""The prediction service: the TensorFlow Serving REST API, as a WSGI app (`__call__`) and
-for an asyncio HTTP server (`answer_async`, what `mlops serve` runs: framework/serving/
-rest_api.py), over the core that the gRPC API shares.
+"""The prediction service: the TensorFlow Serving REST API (`answer_async`, for the asyncio
+HTTP server `mlops serve` runs: framework/serving/rest_api.py), over the core that the gRPC
+API shares.
 
     GET  /v1/models/{name}                      status of the versions being served
     GET  /v1/models/{name}/metadata             signature of the production version
@@ -256,32 +256,21 @@ class PredictionService:
             raise not_found(f"Servable not found for request: model '{name}' "
                             f"(this server serves '{self.model_name}')")
 
-    def run(self, routing: Routing, version: str, model, signature: Signature,
-            arrays: dict, request_id: Optional[str] = None,
-            arrival: Optional[Arrival] = None) -> dict:
-        """One model call, timed and counted for the version (and judged if it is the
-        canary); with a request id, its predictions are kept for outcome feedback.
-        Raises ServingError: UNAVAILABLE for a version that failed to load, INTERNAL when
-        the model fails. Blocks the calling thread until the call is made."""
-        started = self._start(routing, version, model, arrival)
-        try:
-            call = self.batcher.call(*self._model_call(model, signature), arrays, arrival)
-        except Exception as exc:  # noqa: BLE001 - a model failure is the server's, not the client's
-            raise self._failed(routing, version, started, exc) from None
-        return self._answered(routing, version, started, call, request_id)
-
     async def run_async(self, routing: Routing, version: str, model, signature: Signature,
                         arrays: dict, request_id: Optional[str] = None,
                         arrival: Optional[Arrival] = None) -> dict:
-        """`run` for asyncio callers (the gRPC API): the model call is made on the batch
-        runner's thread while the event loop goes on with other requests."""
+        """One model call, timed and counted for the version (and judged if it is the
+        canary); with a request id, its predictions are kept for outcome feedback. The call
+        is made on the batcher's threads while the event loop goes on with other requests.
+        Raises ServingError: UNAVAILABLE for a version that failed to load, INTERNAL when
+        the model fails."""
         import asyncio
 
         started = self._start(routing, version, model, arrival)
         try:
             call = await asyncio.wrap_future(
                 self.batcher.submit(*self._model_call(model, signature), arrays, arrival))
-        except Exception as exc:  # noqa: BLE001 - as in run
+        except Exception as exc:  # noqa: BLE001 - a model failure is the server's, not the client's
             raise self._failed(routing, version, started, exc) from None
         return self._answered(routing, version, started, call, request_id)
 
@@ -352,55 +341,26 @@ class PredictionService:
 
     # -- REST ----------------------------------------------------------------------------------
 
-    def __call__(self, environ, start_response):
-        """The REST API as a WSGI app (model calls block the calling thread)."""
-        headers: list[tuple[str, str]] = []
-        try:
-            result = self._dispatch(environ, headers)
-        except Exception as exc:  # noqa: BLE001 - _respond answers it
-            result = exc
-        status, payload = self._respond(result, headers)
-        start_response(f"{status} {REASONS.get(status, '')}", headers)
-        return [payload]
-
     async def answer_async(self, environ) -> tuple[int, list[tuple[str, str]], bytes]:
-        """(status, headers, body) of one REST request given as a WSGI environ, for an
-        asyncio server: a predict request awaits its model call, made on the batcher's
-        threads, so the event loop goes on with other requests meanwhile."""
+        """(status, headers, body) of one REST request given as a WSGI-style environ: a
+        refused request gets its status and {"error": message}, an unexpected failure 500
+        (logged; one bad request must not stop the server)."""
         headers: list[tuple[str, str]] = []
         try:
-            result = await self._dispatch_async(environ, headers)
-        except Exception as exc:  # noqa: BLE001 - _respond answers it
-            result = exc
-        status, payload = self._respond(result, headers)
-        return status, headers, payload
-
-    @staticmethod
-    def _respond(result, headers) -> tuple[int, bytes]:
-        """Status and JSON body of a dispatch's (status, body), or of the exception it
-        raised: a refused request gets its status and {"error": message}, an unexpected
-        failure 500 (logged; one bad request must not stop the server)."""
-        if isinstance(result, ServingError):
-            status, body = result.http_status, {"error": str(result)}
-        elif isinstance(result, Exception):
-            log.error("REST request failed", exc_info=result)
-            status, body = 500, {"error": f"internal error: {type(result).__name__}"}
-        else:
-            status, body = result
+            status, body = await self._dispatch(environ, headers)
+        except ServingError as exc:
+            status, body = exc.http_status, {"error": str(exc)}
+        except Exception as exc:  # noqa: BLE001 - answered, and the server goes on
+            log.exception("REST request failed")
+            status, body = 500, {"error": f"internal error: {type(exc).__name__}"}
         payload = json.dumps(body).encode("utf-8")
         headers += [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))]
-        return status, payload
+        return status, headers, payload
 
-    def _dispatch(self, environ, headers) -> tuple[int, dict]:
+    async def _dispatch(self, environ, headers) -> tuple[int, dict]:
         route = self._predict_route(environ)
         if route is not None:
-            return self._predict(environ, *route, headers)
-        return self._other(environ)
-
-    async def _dispatch_async(self, environ, headers) -> tuple[int, dict]:
-        route = self._predict_route(environ)
-        if route is not None:
-            return await self._predict_async(environ, *route, headers)
+            return await self._predict(environ, *route, headers)
         return self._other(environ)
 
     def _predict_route(self, environ) -> Optional[tuple]:
@@ -473,14 +433,7 @@ class PredictionService:
             raise invalid(f"malformed JSON: {exc.msg} at line {exc.lineno}, "
                           f"column {exc.colno}") from None
 
-    def _predict(self, environ, version: Optional[str], label: Optional[str],
-                 headers) -> tuple:
-        with self.batcher.arriving() as arrival:  # a batch waits briefly for this request
-            request = self._predict_request(environ, version, label, headers)
-            outputs = self.run(*request.call, arrival=arrival)
-        return 200, format_response(outputs, request.form)
-
-    async def _predict_async(self, environ, version: Optional[str], label: Optional[str],
+    async def _predict(self, environ, version: Optional[str], label: Optional[str],
                              headers) -> tuple:
         with self.batcher.arriving() as arrival:
             request = self._predict_request(environ, version, label, headers)

@@ -12,9 +12,9 @@ Before a call the runner waits for company only for requests already inside the 
 (being read and checked, counted by `arriving`) and at most `max_wait_ms`: it never waits
 for a request that has not come in.
 
-Callers on threads (the WSGI app) wait on the future; `mlops serve`'s asyncio handlers (REST
-and gRPC) await it, so one event-loop thread reads and answers every request while the
-runner makes the model calls. A runner with nothing to do for a while ends; the next request
+`mlops serve`'s asyncio handlers (REST and gRPC) await the future, so one event-loop thread
+reads and answers every request while the runner makes the model calls; `call` waits on it
+from a thread. A runner with nothing to do for a while ends; the next request
 starts another.
 
 A batch whose call fails is retried one request at a time, so a request that breaks the

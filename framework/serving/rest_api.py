@@ -1,10 +1,9 @@
 """TensorFlow Serving's REST API as a tornado application over the prediction service core
 (app.PredictionService, whose `answer_async` routes and answers a WSGI-style environ).
 
-One handler takes every path and method: the core decides what a path means, and its error
-texts and status codes are the same whichever server runs it (its WSGI `__call__` serves
-the same API from a thread). Predict requests await their model call, so the event loop
-goes on reading requests while the model is busy.
+One handler takes every path and method: the core decides what a path means and words its
+errors. Predict requests await their model call, so the event loop goes on reading requests
+while the model is busy.
 """
 
 from __future__ import annotations
@@ -37,7 +36,8 @@ def application(service: PredictionService, in_flight: InFlight):
     from tornado.web import Application, RequestHandler
     from tornado.wsgi import WSGIContainer
 
-    to_environ = WSGIContainer(service).environ  # tornado's own request -> WSGI environ
+    # tornado's request as a WSGI-style environ; the container's app is never called
+    to_environ = WSGIContainer(None).environ
 
     class Handler(RequestHandler):
         SUPPORTED_METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")

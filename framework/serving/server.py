@@ -143,7 +143,7 @@ class RunningServer:
         except BaseException:  # the REST server may be listening already
             if self.rest is not None:
                 self.rest.stop(grace_s=0)
-            self._close()
+            self.loop.close()
             raise
 
     @property
@@ -169,14 +169,11 @@ class RunningServer:
                 if server is not None:
                     server.stop()
         finally:
-            self._close()
+            self.loop.close()
             self.service.stop_watching()
             self.service.stats.stop_writer()
             if self.service.outcomes is not None:
                 self.service.outcomes.stop_writer()
-
-    def _close(self) -> None:
-        self.loop.close()
 
 
 def serve(service: PredictionService, host: str = "127.0.0.1", port: int = 0,

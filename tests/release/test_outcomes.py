@@ -269,7 +269,7 @@ def test_a_missing_feedback_file_is_one_error(tmp_path):
         read_feedback_file(str(tmp_path / "missing.csv"))
 
 
-# -- the REST endpoint, through the service's WSGI app --------------------------------------------
+# -- the REST endpoint, through the service's REST core ----------------------------------------
 
 
 @pytest.fixture
@@ -288,13 +288,14 @@ def app(tmp_path):
 
 
 def call(service, path: str, body: bytes | dict | None = None, method: str = "POST"):
-    """(status, JSON answer) of one request through the WSGI app."""
+    """(status, JSON answer) of one request through the service's REST core."""
+    import asyncio
+
     raw = json.dumps(body).encode() if isinstance(body, (dict, list)) else (body or b"")
     environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "CONTENT_LENGTH": str(len(raw)),
                "wsgi.input": io.BytesIO(raw)}
-    seen = {}
-    payload = b"".join(service(environ, lambda status, headers: seen.update(status=status)))
-    return int(seen["status"].split()[0]), json.loads(payload)
+    status, _headers, payload = asyncio.run(service.answer_async(environ))
+    return status, json.loads(payload)
 
 
 def test_the_feedback_endpoint_takes_one_label_or_a_batch(app):

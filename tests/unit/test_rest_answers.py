@@ -1,6 +1,6 @@
-"""The REST core's two entry points, the WSGI app and `answer_async` (what `mlops serve`
-runs), give the same status and body for the same request; an unexpected failure is a
-500 that names its type, logged, never a traceback to the client."""
+"""The REST core's answers (`answer_async`, what `mlops serve` runs): a refused request gets
+its status and one message; an unexpected failure is a 500 that names its type, logged,
+never a traceback to the client."""
 
 from __future__ import annotations
 
@@ -31,14 +31,7 @@ def environ(method: str, path: str, body: bytes = b"") -> dict:
             "wsgi.input": io.BytesIO(body)}
 
 
-def through_wsgi(service, method, path, body=b"") -> tuple[int, dict]:
-    seen = {}
-    payload = b"".join(service(environ(method, path, body),
-                               lambda status, headers: seen.update(status=status)))
-    return int(seen["status"].split()[0]), json.loads(payload)
-
-
-def through_async(service, method, path, body=b"") -> tuple[int, dict]:
+def answer(service, method, path, body=b"") -> tuple[int, dict]:
     status, headers, payload = asyncio.run(service.answer_async(environ(method, path, body)))
     assert ("Content-Type", "application/json") in headers
     assert ("Content-Length", str(len(payload))) in headers
@@ -55,15 +48,15 @@ def through_async(service, method, path, body=b"") -> tuple[int, dict]:
     ("POST", "/v1/models/taxi", b"", 405, "use GET for model status and metadata"),
     ("GET", "/elsewhere", b"", 404, "not found: use /v1/models/{name}"),
 ])
-def test_both_entry_points_answer_alike(service, method, path, body, status, message):
-    wsgi = through_wsgi(service, method, path, body)
-    assert wsgi == through_async(service, method, path, body)
-    assert wsgi[0] == status and message in wsgi[1]["error"]
+def test_a_refused_request_gets_its_status_and_message(service, method, path, body, status,
+                                                        message):
+    got, text = answer(service, method, path, body)
+    assert got == status and message in text["error"]
 
 
 def test_an_unexpected_failure_is_a_500_naming_its_type_and_is_logged(service, caplog):
     failing = mock.create_autospec(service.resolve, side_effect=RuntimeError("secret detail"))
     with mock.patch.object(service, "resolve", failing), caplog.at_level(logging.ERROR):
-        status, body = through_async(service, "POST", "/v1/models/taxi:predict", b"{}")
+        status, body = answer(service, "POST", "/v1/models/taxi:predict", b"{}")
     assert (status, body) == (500, {"error": "internal error: RuntimeError"})
     assert "REST request failed" in caplog.text and "secret detail" in caplog.text
