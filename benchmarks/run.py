@@ -140,8 +140,8 @@ class Bench:
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "mode": "quick" if a.quick else "full",
             "note": a.note,
-            "command": " ".join([Path(self.python).as_posix(), "benchmarks/run.py",
-                                 *sys.argv[1:]]),
+            # as a reader reruns it: no interpreter path of the machine that ran it
+            "command": " ".join(["python", "benchmarks/run.py", *sys.argv[1:]]),
             "machine": results_report.machine(),
             "speed_probe_at_start": speed_probe.probe(),
             "versions": results_report.versions(),
