@@ -23,6 +23,7 @@ class MariaDb:
     port: int
     process: subprocess.Popen
     host: str = "127.0.0.1"
+    databases: int = 0  # made so far by new_database
 
     @property
     def socket(self) -> str:
@@ -39,6 +40,16 @@ class MariaDb:
 
     def create_database(self, name: str) -> None:
         self.sql(f"CREATE DATABASE `{name}`; GRANT ALL ON `{name}`.* TO '{USER}'@'127.0.0.1';")
+
+    def new_database(self) -> dict[str, str]:
+        """MLOPS_* settings for a new, empty database (the server started again if a test
+        stopped it)."""
+        if self.process.poll() is not None:
+            self.start_again()
+        self.databases += 1
+        name = f"mlmd_{self.databases}"
+        self.create_database(name)
+        return self.env(name)
 
     def env(self, database: str, **extra: str) -> dict[str, str]:
         """MLOPS_* settings that point ML-Metadata at `database` on this server."""

@@ -1,5 +1,6 @@
 """ML-Metadata on a real MySQL server (MariaDB): runs, lineage, two runs at once, a server
-that goes away mid-run, and connection mistakes. Each test has a database of its own."""
+that goes away mid-run, and connection mistakes. Each test has a database of its own; the two
+that read one finished run share it (`mysql_run`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -16,12 +19,27 @@ from tests.mariadb import PASSWORD
 pytestmark = pytest.mark.integration
 
 
-def test_a_run_writes_its_lineage_to_mysql_and_not_to_sqlite(tmp_path, mysql_env):
-    env = workspace_env(tmp_path, **mysql_env)
-    run = mlops("run", "--pipeline", "taxi", env=env, json_out=tmp_path / "r.json")
+@dataclass
+class MysqlRun:
+    workdir: Path
+    env: dict[str, str]
+    run: object  # tests.conftest.CliRun
+
+
+@pytest.fixture(scope="module")
+def mysql_run(mariadb_server, tmp_path_factory) -> MysqlRun:
+    """The taxi pipeline run once on a database of its own, for the tests that read it."""
+    workdir = tmp_path_factory.mktemp("mysql-run")
+    env = workspace_env(workdir, **mariadb_server.new_database())
+    run = mlops("run", "--pipeline", "taxi", env=env, json_out=workdir / "r.json")
     assert run.returncode == 0, run.output[-3000:]
+    return MysqlRun(workdir, env, run)
+
+
+def test_a_run_writes_its_lineage_to_mysql_and_not_to_sqlite(mysql_run):
+    env, run = mysql_run.env, mysql_run.run
     assert run.result["pushed_model"] and run.result["blessed"] is True
-    assert not (tmp_path / "metadata.sqlite").exists()
+    assert not (mysql_run.workdir / "metadata.sqlite").exists()
     states = run_states(env, run.result["run_id"])
     assert states["Pusher"] == "complete" and states["Trainer"] == "complete"
     lineage = mlops("lineage", "--pipeline", "taxi", env=env)
@@ -131,17 +149,17 @@ def _answers(env, workdir):
 
 
 def test_ct_and_lineage_answer_the_same_on_mysql_and_gs_as_on_sqlite_and_folders(
-        taxi_run, tmp_path, mysql_env, gcs):
+        taxi_run, mysql_run, tmp_path, mariadb_server, gcs):
     from tests.gcs_emulator import BUCKET
 
-    shared = workspace_env(tmp_path, **mysql_env, **gcs.env,
-                           MLOPS_CT__STATE_DIR=f"gs://{BUCKET}/parity/ct")
-    run = mlops("run", "--pipeline", "taxi", env=shared, json_out=tmp_path / "run.json")
-    assert run.returncode == 0, run.output[-3000:]
+    if mariadb_server.process.poll() is not None:  # a test stopped it: start it again
+        mariadb_server.start_again()
+    # The run on MySQL, its CT state on gs:// (`mlops run` writes none; `ct check` does).
+    shared = {**mysql_run.env, **gcs.env, "MLOPS_CT__STATE_DIR": f"gs://{BUCKET}/parity/ct"}
     local_dir = tmp_path / "local-answers"
     local_dir.mkdir()
     assert _answers(shared, tmp_path) == _answers(taxi_run.env, local_dir)
     history = mlops("ct", "history", "--pipeline", "taxi", "--json", env=shared)
     assert history.returncode == 0, history.output[-2000:]
     assert len([line for line in history.stdout.splitlines() if line.strip()]) == 1
-    assert not (tmp_path / "pipeline_root" / "ct").exists()  # the CT state is on gs://
+    assert not (mysql_run.workdir / "pipeline_root" / "ct").exists()  # CT state is on gs://
