@@ -13,8 +13,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--package", default=None,
                         help="a file from `mlops compile` (default: compile now, as deploy does)")
     parser.add_argument("--local-image", default=None, metavar="REF",
-                        help="a local image to run when the spec's reference is not on the "
-                        "engine; it is tagged with that reference (default: "
+                        help="a local image to run in place of the spec's reference; it is "
+                        "tagged with that reference, even if an image is there already "
+                        "(default: the reference if it is on the engine, else "
                         "<image.repository>:local, what `mlops image build` makes)")
     parser.add_argument("--data", default=None, metavar="FOLDER",
                         help="the sample data to rehearse on (default: the data root of the "
@@ -43,8 +44,8 @@ def run(args) -> int:
     settings = runner.settings
     result = rehearse(
         runner, root=args.root or default_root(settings), data=args.data,
-        image=args.local_image or ContainerRunner(settings).local_ref(), package=args.package,
-        keep_containers=args.keep_containers)
+        image=args.local_image, fallback_image=ContainerRunner(settings).local_ref(),
+        package=args.package, keep_containers=args.keep_containers)
     print(format_summary(result.run))
     write_json(args.json, result.to_dict())
     raise_for_failure(result)

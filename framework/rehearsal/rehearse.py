@@ -90,24 +90,38 @@ def prepare_spec(compiled, settings, root: Path):
     return local, folders
 
 
-def ensure_image(client, wanted: str, source: Optional[str], say) -> None:
-    """`wanted` (the spec's reference) on the engine: there already, or `source` tagged so."""
+def ensure_image(client, wanted: str, source: Optional[str], say,
+                 fallback: Optional[str] = None) -> None:
+    """`wanted` (the spec's reference) on the engine.
+
+    `source`, an image the user named, is tagged `wanted` even when `wanted` is there
+    already: an older build under the same reference would otherwise run in its place.
+    Without one, `wanted` is used as it is, else `fallback` (the local build) tagged so.
+    """
     from framework.container.image import split_ref
     from framework.rehearsal.checks import RehearsalCheckError, image_present
 
-    if image_present(client, wanted):
+    if source is None and image_present(client, wanted):
         return
-    if source is None or not image_present(client, source):
-        given = f"neither {wanted} nor {source} is" if source else f"{wanted} is not"
+    use = source or fallback
+    if use is None or not image_present(client, use):
+        if source:
+            given = f"{source} (--local-image) is not"
+        else:
+            given = f"neither {wanted} nor {fallback} is" if fallback else f"{wanted} is not"
         raise RehearsalCheckError(
             f"{given} on the engine: build the pipeline image first "
             f"(mlops image build --env ENV) or name one with --local-image")
+    image = client.images.get(use)
+    if wanted in image.tags:
+        return
     repository, tag = split_ref(wanted)
-    client.images.get(source).tag(repository, tag)
-    say(f"image: {source} tagged as {wanted} (the reference the spec names)")
+    image.tag(repository, tag)
+    say(f"image: {use} tagged as {wanted} (the reference the spec names)")
 
 
-def run_checks(local, settings, root: Path, image_source: Optional[str], say):
+def run_checks(local, settings, root: Path, image_source: Optional[str], say,
+               fallback: Optional[str] = None):
     """Engine, image, reachable paths: a RehearsalCheckError before any container starts."""
     from framework.container.client import docker_client, docker_host
     from framework.rehearsal.checks import check_reachable, engine_environment, spec_images
@@ -119,7 +133,7 @@ def run_checks(local, settings, root: Path, image_source: Optional[str], say):
     engine_environment(docker_host(settings))
     images = spec_images(local.spec)
     for image in images:
-        ensure_image(client, image, image_source, say)
+        ensure_image(client, image, image_source, say, fallback)
     referenced = referenced_paths(local.spec)
     for image in images:
         check_reachable(referenced, root=str(root), workdir=settings.image.workdir,
@@ -210,7 +224,7 @@ class Prepared:
     images: list
 
 
-def prepare(runner, root: Path, *, data, image, package, say) -> Prepared:
+def prepare(runner, root: Path, *, data, image, package, say, fallback_image=None) -> Prepared:
     """Compile (or load `package`), localize, print each change, check, copy the data."""
     settings = runner.target_settings
     compiled = runner.package_or_compile(package, root / "compiled")
@@ -218,7 +232,7 @@ def prepare(runner, root: Path, *, data, image, package, say) -> Prepared:
     local, folders = prepare_spec(compiled, settings, root)
     for change in [*local.replacements, *local.stand_ins]:
         say(str(change))
-    images = run_checks(local, settings, root, image, say)
+    images = run_checks(local, settings, root, image, say, fallback_image)
     source = sample_data(settings, data)
     files = copy_data(source, folders["data root"])
     say(f"data: {files} file(s) from {source} in {folders['data root']}")
@@ -247,15 +261,20 @@ def observer(progress, log_dir: Path, keep_containers: bool):
 
 def rehearse(runner, *, root: Path, data: Optional[str] = None, image: Optional[str] = None,
              package: Optional[str] = None, keep_containers: bool = False,
-             say: Callable[[str], None] = print, progress=None) -> RehearsalResult:
-    """Prepare, then execute; a failed task is in the result (see `raise_for_failure`)."""
+             say: Callable[[str], None] = print, progress=None,
+             fallback_image: Optional[str] = None) -> RehearsalResult:
+    """Prepare, then execute; a failed task is in the result (see `raise_for_failure`).
+
+    `image` runs under the spec's reference whatever is there; `fallback_image` only when
+    nothing is (`ensure_image`)."""
     from framework.core.progress import ConsoleProgress
 
     started = time.monotonic()
     settings = runner.target_settings
     root = Path(root).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    ready = prepare(runner, root, data=data, image=image, package=package, say=say)
+    ready = prepare(runner, root, data=data, image=image, package=package, say=say,
+                    fallback_image=fallback_image)
     progress = progress or ConsoleProgress()
     log_dir = root / "logs" / time.strftime("%Y%m%d-%H%M%S")
     log_dir.mkdir(parents=True, exist_ok=True)
