@@ -122,21 +122,11 @@ def run_states(env: dict[str, str], run_id: str) -> dict[str, str]:
 _SERVER_FOLDERS = ("metadata", "storage")
 
 
-# Tests that use the container engine: they list, build and remove containers and images,
-# so they run one after another on one test worker (pytest-xdist, tox.ini).
-_ENGINE_TESTS = ("container/", "ci/test_end_to_end.py", "production/test_rehearsal_engine.py")
-
-
 def pytest_collection_modifyitems(config, items):
-    workers = config.pluginmanager.hasplugin("xdist")
     for item in items:
-        path = Path(str(item.fspath)).relative_to(ROOT / "tests")
-        if path.parts and path.parts[0] in _SERVER_FOLDERS:
+        parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
+        if parts and parts[0] in _SERVER_FOLDERS:
             item.add_marker(pytest.mark.server)
-        if workers:
-            # A module's tests stay on one worker, so its module fixtures run once.
-            engine = str(path).startswith(_ENGINE_TESTS)
-            item.add_marker(pytest.mark.xdist_group("engine" if engine else str(path)))
 
 
 def copy_project(tmp_path: Path) -> Path:

@@ -138,7 +138,9 @@ def _bump_percent(args):
 def test_concurrent_commands_lose_no_update(registry):
     registry.sync()
     before = len(registry.read().history)
-    with multiprocessing.get_context("fork").Pool(4) as pool:
+    # spawn, not fork: a forked child of a threaded test process (pytest-xdist's worker has
+    # threads) can start with a lock held by a thread that does not exist in it, and hang.
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
         pool.map(_bump_percent, [(str(registry.state_path), registry.serving_dir, 25)] * 4)
     assert len(registry.read().history) == before + 100
 
