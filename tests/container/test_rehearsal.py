@@ -167,7 +167,7 @@ def test_an_image_reference_that_is_not_on_the_engine_is_refused(docker_api, tmp
     run = rehearse(tmp_path, "--tag", "pytest-never-built", "--local-image",
                    "localhost/portable-mlops:never-built")
     assert run.returncode == 2, run.output[-2000:]
-    assert ("error: neither europe-west4-docker.pkg.dev/portable-mlops-dev/mlops/taxi:"
-            "pytest-never-built nor localhost/portable-mlops:never-built is on the engine"
-            ) in run.stderr
+    # The image named with --local-image is the one that must be there.
+    assert ("error: localhost/portable-mlops:never-built (--local-image) is not on the "
+            "engine: build the pipeline image first") in run.stderr
     assert _no_task_started(run)
