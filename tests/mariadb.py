@@ -41,11 +41,15 @@ class MariaDb:
     def create_database(self, name: str) -> None:
         self.sql(f"CREATE DATABASE `{name}`; GRANT ALL ON `{name}`.* TO '{USER}'@'127.0.0.1';")
 
-    def new_database(self) -> dict[str, str]:
-        """MLOPS_* settings for a new, empty database (the server started again if a test
-        stopped it)."""
+    def running(self) -> "MariaDb":
+        """This server, started again if a test stopped it."""
         if self.process.poll() is not None:
             self.start_again()
+        return self
+
+    def new_database(self) -> dict[str, str]:
+        """MLOPS_* settings for a new, empty database (on a running server)."""
+        self.running()
         self.databases += 1
         name = f"mlmd_{self.databases}"
         self.create_database(name)

@@ -152,8 +152,7 @@ def test_ct_and_lineage_answer_the_same_on_mysql_and_gs_as_on_sqlite_and_folders
         taxi_run, mysql_run, tmp_path, mariadb_server, gcs):
     from tests.gcs_emulator import BUCKET
 
-    if mariadb_server.process.poll() is not None:  # a test stopped it: start it again
-        mariadb_server.start_again()
+    mariadb_server.running()  # a test before this one may have stopped it
     # The run on MySQL, its CT state on gs:// (`mlops run` writes none; `ct check` does).
     shared = {**mysql_run.env, **gcs.env, "MLOPS_CT__STATE_DIR": f"gs://{BUCKET}/parity/ct"}
     local_dir = tmp_path / "local-answers"
