@@ -5,14 +5,19 @@
 
 For batching on and off, `mlops serve` is started on 127.0.0.1 over a temporary registry
 whose production version (and canary, for the split) is the given SavedModel. Each level
-sends a bounded number of one-example predictions from keep-alive clients (REST:
-http.client; gRPC: the official tensorflow-serving-api stubs), one thread per client, in
-this process. Levels: protocol x clients (1, 8, 32) x traffic (production alone, or a 20 %
-canary). Then a release under load: 32 clients (half REST, half gRPC) keep sending while
-the canary goes out, is promoted and is rolled back; every failed request is counted.
+sends a bounded number of one-example predictions from keep-alive clients, one thread per
+client, in this process. REST: by default a lean HTTP/1.1 client on a plain socket (the
+request's bytes built once, the answer read by its Content-Length), as load generators
+such as wrk are, so that the clients take as little as they can of the cores they share
+with the server; `--rest-client http.client` uses the standard library's client instead.
+gRPC: the official tensorflow-serving-api stubs. Levels: protocol x clients (1, 8, 32) x
+traffic (production alone, or a 20 % canary). Then a release under load: 32 clients (half
+REST, half gRPC) keep sending while the canary goes out, is promoted and is rolled back;
+every failed request is counted.
 Last, the floor: the same clients against servers that answer without any work
 (benchmarks/empty_servers.py), which is as fast as these clients and stacks go here. Each
-level also records the server process's CPU time per request.
+level also records the CPU time per request of the server process and of the clients
+(this process).
 
 Writes benchmarks/results/<date>-<commit>/serving.json and serving.md. Only loopback is
 used; every loop is bounded by a request count and a time limit.
@@ -62,6 +67,8 @@ def parse_args(argv):
                         help="server threads for unbatched model calls (release.threads)")
     parser.add_argument("--release-requests", type=int, default=3000,
                         help="requests sent during the release under load (0 skips it)")
+    parser.add_argument("--rest-client", choices=sorted(REST_CLIENTS), default="socket",
+                        help="REST client: a lean socket client (default) or http.client")
     parser.add_argument("--no-floor", dest="floor", action="store_false",
                         help="skip the empty servers' floor")
     parser.add_argument("--out", default=None, help="results folder "
@@ -143,7 +150,45 @@ class Server:
             self.proc.kill()
 
 
-class RestClient:
+class SocketRestClient:
+    """Keep-alive HTTP/1.1 on a plain socket: the request's bytes are built once and the
+    answer is read by its Content-Length (mlops serve always sends one)."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        body = json.dumps({"instances": [INSTANCE]}).encode()
+        self.request = (b"POST /v1/models/taxi:predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        b"Content-Type: application/json\r\nContent-Length: "
+                        + str(len(body)).encode() + b"\r\n\r\n" + body)
+        self.pending = b""  # bytes read past the last answer
+
+    def send(self) -> bool:
+        self.sock.sendall(self.request)
+        while b"\r\n\r\n" not in self.pending:
+            self.pending += self._recv()
+        head, _, rest = self.pending.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        length = next((int(line.split(b":", 1)[1]) for line in lines[1:]
+                       if line.lower().startswith(b"content-length:")), 0)
+        while len(rest) < length:
+            rest += self._recv()
+        self.pending = rest[length:]
+        return lines[0].split(b" ", 2)[1] == b"200"
+
+    def _recv(self) -> bytes:
+        data = self.sock.recv(65536)
+        if not data:
+            raise ConnectionError("the server closed the connection")
+        return data
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class HttpClientRestClient:
+    """Keep-alive HTTP/1.1 with the standard library's http.client."""
+
     def __init__(self, port: int) -> None:
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         self.body = json.dumps({"instances": [INSTANCE]})
@@ -186,9 +231,16 @@ class GrpcClient:
         self.channel.close()
 
 
-def make_clients(protocols: list[str], clients: int, port: int, grpc_port: int) -> list:
+REST_CLIENTS = {"socket": SocketRestClient, "http.client": HttpClientRestClient}
+REST_CLIENT_NAMES = {"socket": "a lean socket client (request bytes built once, answer read by "
+                               "its Content-Length)", "http.client": "Python's http.client"}
+
+
+def make_clients(protocols: list[str], clients: int, port: int, grpc_port: int,
+                 rest_client: str = "socket") -> list:
     """`clients` clients, shared out over the protocols in turn."""
-    return [RestClient(port) if protocols[i % len(protocols)] == "rest" else GrpcClient(grpc_port)
+    rest = REST_CLIENTS[rest_client]
+    return [rest(port) if protocols[i % len(protocols)] == "rest" else GrpcClient(grpc_port)
             for i in range(clients)]
 
 
@@ -199,6 +251,7 @@ def drive(clients: list, total: int, during=None, server_pid: int | None = None)
 
     server = psutil.Process(server_pid) if server_pid else None
     cpu_before = sum(server.cpu_times()[:2]) if server else 0.0
+    clients_cpu_before = time.process_time()
     latencies: list[float] = []
     failures = [0]
     lock = threading.Lock()
@@ -229,6 +282,7 @@ def drive(clients: list, total: int, during=None, server_pid: int | None = None)
         t.join()
     wall = time.perf_counter() - started
     server_cpu_s = sum(server.cpu_times()[:2]) - cpu_before if server else None
+    clients_cpu_s = time.process_time() - clients_cpu_before
     for c in clients:
         c.close()
     latencies.sort()
@@ -240,6 +294,8 @@ def drive(clients: list, total: int, during=None, server_pid: int | None = None)
            "p99_ms": pct(99), "rps": round(len(latencies) / wall, 1)}
     if server_cpu_s is not None and latencies:
         row["server_cpu_ms"] = round(server_cpu_s * 1000 / len(latencies), 2)
+    if latencies:
+        row["client_cpu_ms"] = round(clients_cpu_s * 1000 / len(latencies), 2)
     return row
 
 
@@ -249,9 +305,11 @@ def measure_levels(server: Server, args, batching: bool) -> list[dict]:
         if canary:
             server.set_canary(canary)
         for protocol in args.protocols:
-            drive(make_clients([protocol], 4, server.port, server.grpc_port), 100)  # warm-up
+            drive(make_clients([protocol], 4, server.port, server.grpc_port, args.rest_client),
+                  100)  # warm-up
             for n in args.clients:
-                clients = make_clients([protocol], n, server.port, server.grpc_port)
+                clients = make_clients([protocol], n, server.port, server.grpc_port,
+                                       args.rest_client)
                 row = {"protocol": protocol, "batching": batching, "canary_percent": canary,
                        "clients": n, **drive(clients, args.requests,
                                              server_pid=server.proc.pid)}
@@ -278,7 +336,7 @@ def release_under_load(server: Server, args) -> dict:
         time.sleep(0.5)
         steps.append("rollback")
 
-    clients = make_clients(args.protocols, 32, server.port, server.grpc_port)
+    clients = make_clients(args.protocols, 32, server.port, server.grpc_port, args.rest_client)
     return {"clients": 32, "protocols": args.protocols, "steps": steps,
             **drive(clients, args.release_requests, during=release)}
 
@@ -294,10 +352,11 @@ def measure_floor(args) -> list[dict]:
         try:
             if proc.stdout.readline().strip() != "ready":
                 sys.exit(f"the empty {protocol} server did not start")
-            drive(make_clients([protocol], 4, port, port), 100)  # warm-up
+            drive(make_clients([protocol], 4, port, port, args.rest_client), 100)  # warm-up
             for n in args.clients:
                 row = {"protocol": protocol, "server": "empty", "clients": n,
-                       **drive(make_clients([protocol], n, port, port), args.requests,
+                       **drive(make_clients([protocol], n, port, port, args.rest_client),
+                               args.requests,
                                server_pid=proc.pid)}
                 print(f"  floor {protocol:4} clients {n:2}: p50 {row['p50_ms']} ms, p99 "
                       f"{row['p99_ms']} ms, {row['rps']} req/s", flush=True)
@@ -312,7 +371,7 @@ def _describe(row: dict) -> str:
     return (f"{row['protocol']:4} batching {'on ' if row['batching'] else 'off'} canary "
             f"{row['canary_percent']:2}% clients {row['clients']:2}: p50 {row['p50_ms']} ms, "
             f"p99 {row['p99_ms']} ms, {row['rps']} req/s, {row['failed']} failed, server CPU "
-            f"{row.get('server_cpu_ms')} ms/request")
+            f"{row.get('server_cpu_ms')} ms/request, client CPU {row.get('client_cpu_ms')} ms/request")
 
 
 def goals(rows: list[dict], release: dict | None) -> list[dict]:
@@ -344,29 +403,32 @@ def render(results: dict) -> str:
            f"Commit {meta['commit']}, {meta['date']}; model `{meta['model']}`; threads for "
            f"unbatched calls {meta['threads']}; {meta['machine'].get('cores')} cores; load average before "
            f"{meta['load_before']}{results_report.probes_text(meta)}. One-example predictions; "
-           "clients and server on the same machine.", "", "## Goals", "",
+           f"clients and server on the same machine; REST client: "
+           f"{REST_CLIENT_NAMES[meta.get('rest_client', 'http.client')]}.", "", "## Goals", "",
            "| goal | measured | met |", "|---|---:|:-:|"]
     out += [f"| {g['goal']} | {g['value']} | {'yes' if g['met'] else 'no'} |"
             for g in results["goals"]]
     out += ["", "## Latency and throughput", "",
             "| protocol | batching | canary | clients | requests | failed | p50 ms | p99 ms "
-            "| requests/s | server CPU ms/request |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "| requests/s | server CPU ms/request | client CPU ms/request |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results["levels"]:
         out.append(f"| {r['protocol']} | {'on' if r['batching'] else 'off'} | "
                    f"{r['canary_percent']} % | {r['clients']} | {r['requests']} | {r['failed']} "
                    f"| {r['p50_ms']} | {r['p99_ms']} | {r['rps']} | "
-                   f"{r.get('server_cpu_ms', '-')} |")
+                   f"{r.get('server_cpu_ms', '-')} | {r.get('client_cpu_ms', '-')} |")
     floor = results.get("floor")
     if floor:
         out += ["", "## Floor: the same clients against servers that do no work", "",
                 "`benchmarks/empty_servers.py`: tornado and grpc.aio, the servers `mlops serve` "
                 "uses, answering at once. No prediction service can be faster than this with "
                 "these clients on this machine.", "",
-                "| protocol | clients | p50 ms | p99 ms | requests/s | server CPU ms/request |",
-                "|---|---:|---:|---:|---:|---:|"]
+                "| protocol | clients | p50 ms | p99 ms | requests/s | server CPU ms/request "
+                "| client CPU ms/request |",
+                "|---|---:|---:|---:|---:|---:|---:|"]
         out += [f"| {r['protocol']} | {r['clients']} | {r['p50_ms']} | {r['p99_ms']} | "
-                f"{r['rps']} | {r.get('server_cpu_ms', '-')} |" for r in floor]
+                f"{r['rps']} | {r.get('server_cpu_ms', '-')} | {r.get('client_cpu_ms', '-')} |"
+                for r in floor]
     release = results.get("release")
     if release:
         out += ["", "## Release under load", "",
@@ -384,6 +446,7 @@ def main(argv=None) -> int:
     load = os.getloadavg()
     meta = {"commit": measured_commit, "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}",
             "model": model.name, "threads": args.threads, "requests": args.requests,
+            "rest_client": args.rest_client,
             "load_before": f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}",
             "machine": results_report.machine(), "speed_probe_at_start": speed_probe.probe()}
     levels, release = [], None
