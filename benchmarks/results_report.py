@@ -466,10 +466,11 @@ def default_folder(root: Path, measured_commit: str | None = None) -> Path:
     return root / "benchmarks" / "results" / name
 
 
-def _dated(folder: Path) -> tuple[str, str]:
-    """Sort key of a results folder: the run's own date, then the folder name."""
+def _dated(folder: Path, name: str = "results.json") -> tuple[str, str]:
+    """Sort key of a results folder: the date its run of the benchmark that writes `name`
+    recorded, then the folder name (folders of one day would otherwise sort by commit)."""
     try:
-        date = json.loads((folder / "results.json").read_text())["meta"]["date"]
+        date = json.loads((folder / name).read_text())["meta"]["date"]
     except (OSError, ValueError, KeyError):
         date = folder.name[:10]
     return date, folder.name
@@ -537,7 +538,8 @@ def render_page(results_root: Path, intro: str) -> str:
                         if section != "scale" else
                         f"From `benchmarks/results/` folders {sources[section]}.", *rest]
     for name in ("quickstart.md", "rehearsal.md", "serving.md", "ui.md"):  # the smaller benchmarks' own tables
-        found = sorted(results_root.glob(f"*/{name}"), key=lambda p: p.parent.name)
+        found = sorted(results_root.glob(f"*/{name}"),
+                       key=lambda p: _dated(p.parent, p.with_suffix(".json").name))
         if found:
             text = found[-1].read_text().replace("\n## ", "\n#### ").replace("# ", "### ", 1)
             out += ["", text.split("\n", 1)[0], "",

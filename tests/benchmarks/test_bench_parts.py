@@ -355,6 +355,19 @@ def test_performance_page_takes_each_section_and_each_scale_point_from_the_newes
     assert "| in_memory | 1,500,000 | 400.0 |" in page
 
 
+def test_performance_page_shows_the_serving_table_of_the_run_measured_last_that_day(tmp_path):
+    # Two runs on one day: the later one's commit sorts first by name.
+    for name, date, figure in (("2026-01-01-fffffff", "2026-01-01 09:00", "old figure"),
+                               ("2026-01-01-0000000", "2026-01-01 15:00", "new figure")):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "serving.json").write_text(json.dumps({"meta": {"date": date}}))
+        (folder / "serving.md").write_text(f"# Prediction service\n\n{figure}\n")
+    page = results_report.render_page(tmp_path, "# P")
+    assert "new figure" in page and "old figure" not in page
+    assert "From `benchmarks/results/2026-01-01-0000000`." in page
+
+
 def test_scale_points_from_another_processor_are_left_off_the_curve(tmp_path):
     run = lambda rows, s: {"rows": rows, "mode": "in_memory", "ok": True, "seconds": s}  # noqa: E731
     _results_folder(tmp_path, "2026-01-01-aaaaaaa", "2026-01-01 10:00 UTC",
