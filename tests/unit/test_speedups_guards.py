@@ -42,9 +42,16 @@ def _untouched_after_twice(name: str, call, snapshot):
     assert snapshot() == before
 
 
+def _tfma_target():
+    from tensorflow_model_analysis.metrics import metric_util
+
+    return metric_util
+
+
 def _cases(monkeypatch):
     """name -> (apply it, what it would change); TF's rules start without tf_keras."""
     config, cls = _tf_targets()
+    metric_util = _tfma_target()
     rules = tuple(r for r in config.CONVERSION_RULES if getattr(r, "_prefix", "") != "tf_keras")
     monkeypatch.setattr(config, "CONVERSION_RULES", rules)
     monkeypatch.setattr(importlib.metadata, "packages_distributions",
@@ -59,11 +66,15 @@ def _cases(monkeypatch):
         "skip_collection_at_exit": (speedups.skip_collection_at_exit,
                                     lambda: getattr(speedups.skip_collection_at_exit,
                                                     "_registered", False)),
+        "pair_tfma_labels_directly": (
+            speedups.pair_tfma_labels_directly,
+            lambda: getattr(metric_util, "to_label_prediction_example_weight", None)),
     }
 
 
 @pytest.mark.parametrize("name", ["memoise_distribution_scan", "skip_autograph_of_tf_keras",
-                                  "call_signatures_by_keyword", "skip_collection_at_exit"])
+                                  "call_signatures_by_keyword", "skip_collection_at_exit",
+                                  "pair_tfma_labels_directly"])
 def test_a_version_it_was_not_written_for_leaves_the_target_untouched(name, guarded,
                                                                       monkeypatch):
     call, snapshot = _cases(monkeypatch)[name]
@@ -80,13 +91,14 @@ def test_a_version_it_was_not_written_for_leaves_the_target_untouched(name, guar
     ("skip_autograph_of_tf_keras", "config", "DoNotConvert"),
     ("call_signatures_by_keyword", "ConcreteFunction", "_call_with_flat_signature"),
     ("skip_collection_at_exit", "gc", "freeze"),
+    ("pair_tfma_labels_directly", "metric_util", "to_label_prediction_example_weight"),
 ])
 def test_a_missing_target_leaves_everything_untouched(name, owner, attribute, guarded,
                                                       monkeypatch):
     call, snapshot = _cases(monkeypatch)[name]
     config, cls = _tf_targets()
     where = {"metadata": importlib.metadata, "config": config, "ConcreteFunction": cls,
-             "gc": gc}[owner]
+             "gc": gc, "metric_util": _tfma_target()}[owner]
     if name == "memoise_distribution_scan":
         snapshot = lambda: hasattr(importlib.metadata, "packages_distributions")  # noqa: E731
     monkeypatch.delattr(where, attribute)
