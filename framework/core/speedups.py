@@ -360,5 +360,5 @@ def running_here(settings):
     with collector_paused():  # imports and compile: no garbage worth a heap scan
         skip_autograph_of_tf_keras()  # the Trainer fits tf_keras models here
         call_signatures_by_keyword()  # the Evaluator calls signatures (TFMA)
-        pair_tfma_labels_directly()  # and computes its metrics here
         yield
+        pair_tfma_labels_directly()  # its metrics; once the build has imported TFMA

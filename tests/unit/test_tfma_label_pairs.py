@@ -41,6 +41,11 @@ def _same(expected: list, got: list) -> bool:
         tfma_label_pairs._same(e, g) for e, g in zip(expected, got))
 
 
+TWO_MODELS = tfma.EvalConfig(model_specs=[
+    tfma.ModelSpec(name="candidate", label_key="tips_xf"),
+    tfma.ModelSpec(name="baseline", label_key="tips_xf", is_baseline=True)])
+BY_MODEL = {"model_name": "candidate", "eval_config": TWO_MODELS, "fractional_labels": True}
+
 DIRECT = [  # (label, prediction, keyword arguments): one-number label and score
     (np.array([1]), np.array([0.25], dtype=np.float32), {"fractional_labels": True}),
     (np.array([0]), np.array([0.75], dtype=np.float32), {"fractional_labels": True}),
@@ -49,6 +54,11 @@ DIRECT = [  # (label, prediction, keyword arguments): one-number label and score
     (np.array([0.0]), np.array([0.1]), {"fractional_labels": True}),
     (np.array([1], dtype=np.int32), np.array([0.9], dtype=np.float32), {}),
     (np.array([0.0]), np.array([np.nan]), {}),
+    ({"candidate": np.array([1]), "baseline": np.array([1])},  # a candidate beside a baseline
+     {"candidate": np.array([0.3], dtype=np.float32),
+      "baseline": np.array([0.4], dtype=np.float32)}, BY_MODEL),
+    (np.array([0]), {"candidate": np.array([0.3], dtype=np.float32)}, BY_MODEL),
+    ({"tips_xf": np.array([1])}, {"candidate": np.array([0.3])}, BY_MODEL),  # by label key
 ]
 TFMAS = [  # every other input
     (np.array([0.3]), np.array([0.6]), {"fractional_labels": True}),  # splits in two
@@ -58,6 +68,8 @@ TFMAS = [  # every other input
     (np.array([1]), np.array([0.6]), {"example_weighted": True}),
     (np.array([2]), np.array([0.2, 0.5, 0.3]), {"sub_key": None, "flatten": True}),
     (np.array([b"yes"]), np.array([0.6]), {}),
+    (np.array([1]), {"baseline": np.array([0.3])}, BY_MODEL),  # no prediction for the model
+    (np.array([1]), {"candidate/logistic": np.array([0.3])}, BY_MODEL),  # by prefix
 ]
 
 
@@ -75,8 +87,10 @@ def test_the_triples_are_tfmas_own_value_dtype_and_shape(label, prediction, kwar
 
 @pytest.mark.parametrize("label, prediction, kwargs", DIRECT)
 def test_one_number_label_and_score_take_the_direct_path(label, prediction, kwargs, fresh):
+    found = tfma_label_pairs._looked_up(_inputs(label, prediction), kwargs.get("eval_config"),
+                                        kwargs.get("model_name", ""), "")
     assert tfma_label_pairs._one_number_each(
-        label, prediction, kwargs.get("fractional_labels", False)) is not None
+        *found, kwargs.get("fractional_labels", False)) is not None
 
 
 @pytest.mark.parametrize("label, prediction, kwargs", TFMAS)
