@@ -9,7 +9,8 @@ tens of microseconds each time. For a label and a score that are each one number
 the lookups by label key, model name and output name, as for a candidate evaluated beside
 a baseline), no example weights and no sub key, it yields exactly one triple: the label
 (for fractional labels, a new one-value array of the label's dtype), the score, and a
-weight of 1.0. `label_pairs` yields that triple itself and hands every other case to TFMA's function.
+weight of 1.0. `label_pairs` yields that triple itself and hands every other case to
+TFMA's function.
 
 The first CHECKS calls in a process also call TFMA's function and compare the two, value,
 dtype and shape; on any difference the direct path is turned off for the process and a
@@ -64,18 +65,16 @@ def label_pairs(inputs, eval_config=None, model_name="", output_name="", sub_key
 def _looked_up(inputs, eval_config, model_name: str, output_name: str):
     """(label, prediction) after TFMA's label-key, model-name and output-name lookups (its
     own `get_by_keys`, in its order), or None where TFMA would fail or take another path."""
-    from tensorflow_model_analysis.utils import util
-
     label, prediction = inputs.label, inputs.prediction
     label_key = _label_key(eval_config, model_name)
     if label_key:
-        label = _optionally(util, label, label_key)
+        label = _optionally(label, label_key)
     for key in (model_name, output_name):
         if key:
             if not isinstance(prediction, Mapping) or key not in prediction:
                 return None  # a prefixed key or a missing one: TFMA's path (and its error)
             prediction = prediction[key]
-            label = _optionally(util, label, key)
+            label = _optionally(label, key)
     return label, prediction
 
 
@@ -88,10 +87,13 @@ def _label_key(eval_config, model_name: str) -> str:
     return ""
 
 
-def _optionally(util, value, key: str):
+def _optionally(value, key: str):
     """TFMA's `optionally_get_by_keys` for one key: the value under `key` when `value` is a
     mapping that has it, else `value` as it was."""
     if isinstance(value, Mapping):
+        # Imported only here: most labels are arrays, and this runs for every example.
+        from tensorflow_model_analysis.utils import util
+
         found = util.get_by_keys(value, [key], default_value=_NOT_FOUND)
         if found is not _NOT_FOUND:
             return found
