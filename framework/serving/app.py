@@ -18,6 +18,7 @@ production, canary and last-good versions stay loaded, so a rollback is instant.
 from __future__ import annotations
 
 import collections
+import gc
 import json
 import logging
 import os
@@ -120,17 +121,11 @@ class PredictionService:
                 if isinstance(existing, LoadedModel) and existing.path == path:
                     models[version] = existing
                     continue
-                started, rss_before = time.monotonic(), rss_mb()
-                models[version] = load_version(version, path)
+                started = time.monotonic()
+                models[version] = self._load_measured(version, path)
                 if isinstance(models[version], LoadFailure):
                     log.error("version %s failed to load: %s", version, models[version].error)
                     continue
-                # The load cost (RSS after minus before) can only be measured here, as the
-                # version loads: later the process's RSS is every version's and the server's
-                # at once. It is approximate: requests served meanwhile allocate too, the
-                # first load also pays for TensorFlow's own start-up, and memory an earlier
-                # model freed may be reused without growing the RSS.
-                self.stats.loaded(version, rss_before, rss_mb())
                 cost = self.stats.load_cost_mb(version)
                 log.info("loaded version %s in %.1f s (%s)", version, time.monotonic() - started,
                          "load cost unknown" if cost is None else
@@ -153,6 +148,22 @@ class PredictionService:
                 log.info("traffic now %s (registry revision %s)",
                          _format_traffic(routing.traffic), state.revision)
             return routing
+
+    def _load_measured(self, version: str, path: str) -> "LoadedModel | LoadFailure":
+        """Load a version and record its load cost: the RSS after minus before. It can only
+        be measured here, as the version loads: later the process's RSS is every version's
+        and the server's at once. It is approximate: requests served meanwhile allocate too,
+        the first load also pays for TensorFlow's own start-up, and memory an earlier model
+        freed may be reused without growing the RSS."""
+        # Models that left the routing are freed by the cyclic collector (a loaded
+        # SavedModel holds reference cycles). Collected during the load, their memory
+        # would be subtracted from this version's cost; collected first, it is not.
+        gc.collect()
+        rss_before = rss_mb()
+        model = load_version(version, path)
+        if not isinstance(model, LoadFailure):
+            self.stats.loaded(version, rss_before, rss_mb())
+        return model
 
     def _file_signature(self) -> Optional[tuple]:
         from framework.storage import files
