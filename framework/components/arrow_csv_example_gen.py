@@ -11,19 +11,22 @@ example lands in the split CsvExampleGen would put it in
 (tests/unit/test_arrow_csv_example_gen.py holds it to that). The base ExampleGen executor
 then splits and writes them as for CsvExampleGen.
 
-On Beam's DirectRunner the splits are written with a bounded shuffle instead of TFX's
-global one. TFX shuffles each split with `beam.Reshuffle()`, a group-by-key that the
-DirectRunner holds whole in memory: at 1.5M taxi rows ExampleGen's share of the peak was
-about 3 GB, growing with the rows. Here each split is shuffled in blocks of
-`SHUFFLE_BLOCK_ROWS` examples (a fixed seed, so a rerun writes the same files) and streamed
-to the writer, so memory stays flat however many rows come in. Same examples, same splits;
-only the order within the files differs, and the Trainer shuffles again as it reads. Runners
-with a real shuffle service (Dataflow, Flink, Spark, a portable job server) keep TFX's.
+On Beam's DirectRunner (the one process that runs the component, whatever its mode) the
+splits are written without a Beam pipeline, by `write_splits`: the same reading and encoding,
+then TFX's own partition function per example, then `SplitWriter`
+(framework/components/tfrecord_split_writer.py), which shuffles each split in blocks of
+`SHUFFLE_BLOCK_ROWS` examples (a fixed seed, so a rerun writes the same files) and writes the
+gzipped TFRecords itself. That replaces TFX's global shuffle: a `beam.Reshuffle()`, a
+group-by-key that the DirectRunner holds whole in memory (about 3 GB of the peak at 1.5M
+taxi rows, growing with the rows), and Beam's per-element work around the partition and the
+write, about half of the component's time. Same examples, same splits; only the order
+within the files differs, and the Trainer shuffles again as it reads. Runners with a real
+shuffle service (Dataflow, Flink, Spark, a portable job server) run TFX's Beam pipeline.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from tfx.components.example_gen import component as example_gen_component
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
@@ -144,11 +147,10 @@ def encode_file(path: str, column_names: list[str], kinds: dict[str, int]) -> It
             yield parse(example).SerializeToString(deterministic=True)
 
 
-def _arrow_csv_to_example(pipeline, exec_properties: dict[str, Any], split_pattern: str):
-    """CsvExampleGen's `_CsvToExample` contract: the split's files -> serialized examples."""
+def split_files(exec_properties: dict[str, Any], split_pattern: str) -> tuple[list, list]:
+    """(the CSV files of one input split, their column names), checked as CsvExampleGen does."""
     import os
 
-    import apache_beam as beam
     from tfx.dsl.io import fileio
     from tfx.types import standard_component_specs
     from tfx.utils import io_utils
@@ -161,7 +163,14 @@ def _arrow_csv_to_example(pipeline, exec_properties: dict[str, Any], split_patte
     for csv_file in csv_files[1:]:
         if io_utils.load_csv_column_names(csv_file) != column_names:
             raise RuntimeError(f"Files in same split {pattern} have different header.")
+    return csv_files, column_names
 
+
+def _arrow_csv_to_example(pipeline, exec_properties: dict[str, Any], split_pattern: str):
+    """CsvExampleGen's `_CsvToExample` contract: the split's files -> serialized examples."""
+    import apache_beam as beam
+
+    csv_files, column_names = split_files(exec_properties, split_pattern)
     files = pipeline | "CreateFilenames" >> beam.Create(csv_files)
     kinds = (
         files
@@ -173,65 +182,61 @@ def _arrow_csv_to_example(pipeline, exec_properties: dict[str, Any], split_patte
     )
 
 
-class BlockShuffle:
-    """A DoFn's logic: emit elements shuffled within blocks of `block_rows`, seeded, so the
-    order is the same on every run (kept apart from Beam so it is tested alone)."""
-
-    def __init__(self, block_rows: int = SHUFFLE_BLOCK_ROWS, seed: int = 0) -> None:
-        self.block_rows = block_rows
-        self.seed = seed
-        self._block: list = []
-        self._random = None
-
-    def start(self) -> None:
-        import random
-
-        self._block, self._random = [], random.Random(self.seed)
-
-    def add(self, element) -> list:
-        """Elements to emit now: a whole shuffled block when this one fills it."""
-        self._block.append(element)
-        return self.flush() if len(self._block) >= self.block_rows else []
-
-    def flush(self) -> list:
-        block, self._block = self._block, []
-        self._random.shuffle(block)
-        return block
+def encode_split(exec_properties: dict[str, Any], split_pattern: str) -> Iterable[bytes]:
+    """What `_arrow_csv_to_example` makes of one input split, without Beam."""
+    csv_files, column_names = split_files(exec_properties, split_pattern)
+    kinds = merge_kinds(file_column_kinds(path, column_names) for path in csv_files)
+    for path in csv_files:
+        yield from encode_file(path, column_names, kinds)
 
 
-def _block_shuffle_dofn(block_rows: int):
-    import apache_beam as beam
-    from apache_beam.transforms.window import GlobalWindow
-    from apache_beam.utils.timestamp import MIN_TIMESTAMP
-    from apache_beam.utils.windowed_value import WindowedValue
+def hash_partition(split_config) -> Callable[[bytes], int]:
+    """The output split of a serialized example: TFX's own partition function, given what
+    CsvExampleGen gives it (the example as a proto when a feature names the partition)."""
+    from tensorflow.core.example import example_pb2
+    from tfx.components.example_gen.base_example_gen_executor import _PartitionFn
 
-    class _BlockShuffleFn(beam.DoFn):
-        def start_bundle(self):
-            self.shuffle = BlockShuffle(block_rows)
-            self.shuffle.start()
-
-        def process(self, element):
-            yield from self.shuffle.add(element)
-
-        def finish_bundle(self):
-            for element in self.shuffle.flush():
-                yield WindowedValue(element, MIN_TIMESTAMP, [GlobalWindow()])
-
-    return _BlockShuffleFn()
+    buckets, total = [], 0
+    for split in split_config.splits:
+        total += split.hash_buckets
+        buckets.append(total)
+    if split_config.HasField("partition_feature_name"):
+        parse = example_pb2.Example.FromString
+        return lambda record: _PartitionFn(parse(record), len(buckets), buckets, split_config)
+    return lambda record: _PartitionFn(record, len(buckets), buckets, split_config)
 
 
-def _write_block_shuffled(examples, output_split_path: str):
-    """WriteSplit for TFRecord output, with the bounded shuffle instead of a Reshuffle."""
-    import os
+def write_splits(exec_properties: dict[str, Any], folders: list[str]) -> list[int]:
+    """ExampleGen's splits, in the order of their names, written to `folders` by
+    SplitWriter; the examples written to each. One input split partitioned by hash, or
+    one output split per input split, as the base executor's GenerateExamplesByBeam."""
+    from contextlib import ExitStack
 
-    import apache_beam as beam
-    from tfx.components.example_gen import write_split
+    from tfx.proto import example_gen_pb2
+    from tfx.types import standard_component_specs as specs
+    from tfx.utils import proto_utils
 
-    return (examples
-            | "BlockShuffle" >> beam.ParDo(_block_shuffle_dofn(SHUFFLE_BLOCK_ROWS))
-            | "Write" >> beam.io.WriteToTFRecord(
-                os.path.join(output_split_path, write_split.DEFAULT_FILE_NAME),
-                file_name_suffix=".gz"))
+    from framework.components.tfrecord_split_writer import SplitWriter
+
+    input_config = proto_utils.json_to_proto(exec_properties[specs.INPUT_CONFIG_KEY],
+                                             example_gen_pb2.Input())
+    output_config = proto_utils.json_to_proto(exec_properties[specs.OUTPUT_CONFIG_KEY],
+                                              example_gen_pb2.Output())
+    with ExitStack() as stack:
+        writers = [stack.enter_context(SplitWriter(folder, SHUFFLE_BLOCK_ROWS))
+                   for folder in folders]
+        if output_config.split_config.splits:
+            if len(input_config.splits) != 1:
+                raise RuntimeError("input must have only one split when output split is "
+                                   "specified.")
+            partition = hash_partition(output_config.split_config)
+            for record in encode_split(exec_properties, input_config.splits[0].pattern):
+                writers[partition(record)].add(record)
+        else:
+            for split, writer in zip(input_config.splits, writers):
+                for record in encode_split(exec_properties, split.pattern):
+                    writer.add(record)
+    return [writer.records for writer in writers]
 
 
 def shuffles_in_memory(beam_pipeline_args: list[str]) -> bool:
@@ -253,12 +258,13 @@ class Executor(BaseExampleGenExecutor):
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         if not shuffles_in_memory(self._beam_pipeline_args):
             return super().Do(input_dict, output_dict, exec_properties)
-        self._write_with_block_shuffle(output_dict, exec_properties)
+        self._write_without_beam(output_dict, exec_properties)
 
-    def _write_with_block_shuffle(self, output_dict, exec_properties) -> None:
+    def _write_without_beam(self, output_dict, exec_properties) -> None:
         """The base executor's Do for tf.Examples in gzipped TFRecords (all this executor
-        writes), each split written by `_write_block_shuffled`."""
-        import apache_beam as beam
+        writes), each split written by `write_splits`."""
+        import logging
+
         from tfx.components.example_gen import utils
         from tfx.proto import example_gen_pb2
         from tfx.types import artifact_utils
@@ -270,14 +276,12 @@ class Executor(BaseExampleGenExecutor):
         output_config = proto_utils.json_to_proto(exec_properties[specs.OUTPUT_CONFIG_KEY],
                                                   example_gen_pb2.Output())
         outputs = output_dict[specs.EXAMPLES_KEY]
+        names = utils.generate_output_split_names(input_config, output_config)
         artifact_utils.get_single_instance(outputs).split_names = \
-            artifact_utils.encode_split_names(
-                utils.generate_output_split_names(input_config, output_config))
-        write = beam.ptransform_fn(_write_block_shuffled)
-        with self._make_beam_pipeline() as pipeline:
-            for split, examples in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
-                _ = examples | f"WriteSplit[{split}]" >> write(
-                    artifact_utils.get_split_uri(outputs, split))
+            artifact_utils.encode_split_names(names)
+        written = write_splits(exec_properties,
+                               [artifact_utils.get_split_uri(outputs, name) for name in names])
+        logging.info("Examples written per split: %s", dict(zip(names, written)))
         _set_formats(outputs, exec_properties)
 
 

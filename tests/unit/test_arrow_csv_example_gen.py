@@ -19,30 +19,39 @@ def _tfx_testdata(name: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0]).parent / TFX_TESTDATA / name
 
 
-def _run_executor(executor, input_dir: Path, out_dir: Path) -> dict[str, list[bytes]]:
+def _split_config(**splits):
+    from tfx.proto import example_gen_pb2
+
+    return example_gen_pb2.SplitConfig(splits=[
+        example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
+        for name, buckets in splits.items()])
+
+
+def _run_executor(executor, input_dir: Path, out_dir: Path, input_config=None,
+                  output_config=None) -> dict[str, list[bytes]]:
     """Run an ExampleGen executor as the component would; per split, its examples serialized
-    deterministically (CsvExampleGen writes each in its proto map's own feature order)."""
+    deterministically (CsvExampleGen writes each in its proto map's own feature order).
+    By default one input split, hashed 4:1 into train and eval."""
     import tensorflow as tf
     from tfx.proto import example_gen_pb2
-    from tfx.types import standard_artifacts
+    from tfx.types import artifact_utils, standard_artifacts
     from tfx.types import standard_component_specs as specs
     from tfx.utils import proto_utils
 
     examples = standard_artifacts.Examples()
     examples.uri = str(out_dir)
+    input_config = input_config or example_gen_pb2.Input(
+        splits=[example_gen_pb2.Input.Split(name="single", pattern="*")])
+    output_config = output_config or example_gen_pb2.Output(
+        split_config=_split_config(train=4, eval=1))
     properties = {
         specs.INPUT_BASE_KEY: str(input_dir),
-        specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(example_gen_pb2.Input(
-            splits=[example_gen_pb2.Input.Split(name="single", pattern="*")])),
-        specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(example_gen_pb2.Output(
-            split_config=example_gen_pb2.SplitConfig(splits=[
-                example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=4),
-                example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1),
-            ]))),
+        specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(input_config),
+        specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(output_config),
     }
     executor.Do({}, {specs.EXAMPLES_KEY: [examples]}, properties)
     out = {}
-    for split in ("train", "eval"):
+    for split in artifact_utils.decode_split_names(examples.split_names):
         files = sorted(str(p) for p in (out_dir / f"Split-{split}").glob("*.gz"))
         out[split] = [
             tf.train.Example.FromString(r.numpy()).SerializeToString(deterministic=True)
@@ -51,13 +60,13 @@ def _run_executor(executor, input_dir: Path, out_dir: Path) -> dict[str, list[by
     return out
 
 
-def _both(input_dir: Path, tmp_path: Path):
+def _both(input_dir: Path, tmp_path: Path, **configs):
     from tfx.components.example_gen.csv_example_gen import executor as tfx_csv
 
     from framework.components import arrow_csv_example_gen as arrow
 
-    theirs = _run_executor(tfx_csv.Executor(), input_dir, tmp_path / "tfx")
-    ours = _run_executor(arrow.Executor(), input_dir, tmp_path / "arrow")
+    theirs = _run_executor(tfx_csv.Executor(), input_dir, tmp_path / "tfx", **configs)
+    ours = _run_executor(arrow.Executor(), input_dir, tmp_path / "arrow", **configs)
     return theirs, ours
 
 
@@ -76,6 +85,39 @@ def test_taxi_sample_gives_byte_identical_examples_in_the_same_splits(tmp_path):
     theirs, ours = _both(data, tmp_path)
     assert len(ours["train"]) + len(ours["eval"]) == len(theirs["train"]) + len(theirs["eval"]) > 14000
     assert len(ours["eval"]) > 2000  # a real 4:1 hash split, not everything in one split
+    for split in ("train", "eval"):
+        assert sorted(ours[split]) == sorted(theirs[split]), split
+
+
+def test_a_split_by_a_feature_puts_each_example_where_csv_example_gen_does(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(taxi_csv(), data / "data.csv")
+    split_config = _split_config(train=2, eval=1)
+    split_config.partition_feature_name = "company"
+    from tfx.proto import example_gen_pb2
+
+    theirs, ours = _both(data, tmp_path, output_config=example_gen_pb2.Output(
+        split_config=split_config))
+    assert len(ours["eval"]) > 1000 and len(ours["train"]) > 1000
+    for split in ("train", "eval"):
+        assert sorted(ours[split]) == sorted(theirs[split]), split
+
+
+def test_input_splits_by_file_pattern_give_csv_example_gens_splits(tmp_path):
+    from tfx.proto import example_gen_pb2
+
+    data = tmp_path / "data"
+    for split, rows in (("train", slice(1, 3001)), ("eval", slice(3001, 4001))):
+        lines = taxi_csv().read_text().splitlines(keepends=True)
+        (data / split).mkdir(parents=True)
+        (data / split / "part.csv").write_text(lines[0] + "".join(lines[rows]))
+    input_config = example_gen_pb2.Input(splits=[
+        example_gen_pb2.Input.Split(name="train", pattern="train/*"),
+        example_gen_pb2.Input.Split(name="eval", pattern="eval/*")])
+    theirs, ours = _both(data, tmp_path, input_config=input_config,
+                         output_config=example_gen_pb2.Output())
+    assert (len(ours["train"]), len(ours["eval"])) == (3000, 1000)
     for split in ("train", "eval"):
         assert sorted(ours[split]) == sorted(theirs[split]), split
 
@@ -134,29 +176,6 @@ def test_component_keeps_csv_example_gen_spec():
     assert os.path.basename(gen.exec_properties["input_base"]) == "data"
 
 
-def test_block_shuffle_keeps_every_element_and_shuffles_only_within_blocks():
-    from framework.components.arrow_csv_example_gen import BlockShuffle
-
-    shuffle = BlockShuffle(block_rows=10, seed=0)
-    shuffle.start()
-    out = [e for i in range(25) for e in shuffle.add(i)] + shuffle.flush()
-    assert sorted(out) == list(range(25))
-    assert out != list(range(25))
-    # Blocks of ten leave in order: the first ten out are the first ten in.
-    assert sorted(out[:10]) == list(range(10)) and sorted(out[10:20]) == list(range(10, 20))
-
-
-def test_block_shuffle_gives_the_same_order_on_every_run():
-    from framework.components.arrow_csv_example_gen import BlockShuffle
-
-    def order():
-        shuffle = BlockShuffle(block_rows=50, seed=0)
-        shuffle.start()
-        return [e for i in range(120) for e in shuffle.add(i)] + shuffle.flush()
-
-    assert order() == order()
-
-
 @pytest.mark.parametrize("args, in_memory", [
     ([], True),
     (["--runner=DirectRunner", "--direct_running_mode=multi_processing"], True),
@@ -170,9 +189,9 @@ def test_only_the_direct_runner_gets_the_bounded_shuffle(args, in_memory):
     assert shuffles_in_memory(args) is in_memory
 
 
-def test_the_direct_runner_writes_the_taxi_sample_without_a_reshuffle_in_its_pipeline(tmp_path):
-    """The bounded path really runs (no Reshuffle step in the executed Beam graph) and still
-    writes TFX's examples (the other tests compare them byte for byte)."""
+def test_the_direct_runner_writes_the_taxi_sample_without_a_beam_pipeline(tmp_path):
+    """On the DirectRunner no Beam pipeline runs at all (so no Reshuffle holds a split in
+    memory), and the examples are still TFX's (the other tests compare them byte for byte)."""
     from unittest import mock
 
     import apache_beam as beam
@@ -182,17 +201,31 @@ def test_the_direct_runner_writes_the_taxi_sample_without_a_reshuffle_in_its_pip
     data = tmp_path / "data"
     data.mkdir()
     shutil.copy(taxi_csv(), data / "data.csv")
-    labels: list[str] = []
-    real_apply = beam.Pipeline.apply
-
-    def spy(pipeline, transform, pvalueish=None, label=None):
-        labels.append(label or transform.label)
-        return real_apply(pipeline, transform, pvalueish, label)
-
-    with mock.patch.object(beam.Pipeline, "apply", autospec=True, side_effect=spy):
+    with mock.patch.object(beam.Pipeline, "run", autospec=True,
+                           side_effect=AssertionError("a Beam pipeline ran")) as run:
         ours = _run_executor(arrow.Executor(), data, tmp_path / "out")
-    assert any("BlockShuffle" in label for label in labels)
-    # TFX's WriteSplit applies 'Shuffle' (a Reshuffle of every example); beam.Create's own
-    # MaybeReshuffle only moves the file names.
-    assert "Shuffle" not in labels and "Reshuffle" not in labels
+    run.assert_not_called()
     assert len(ours["train"]) + len(ours["eval"]) > 14000
+    assert sorted(p.name for p in (tmp_path / "out" / "Split-train").iterdir()) == [
+        "data_tfrecord-00000-of-00001.gz"]
+
+
+def test_a_runner_with_a_shuffle_service_gets_tfxs_beam_pipeline(tmp_path):
+    """Elsewhere (here a portable runner, stood in for by the DirectRunner's own pipeline)
+    the base executor's Beam pipeline writes the splits, with the same examples."""
+    from unittest import mock
+
+    from framework.components import arrow_csv_example_gen as arrow
+
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(taxi_csv(), data / "data.csv")
+    executor = arrow.Executor()
+    without_beam = mock.create_autospec(arrow.write_splits)
+    with mock.patch.object(arrow, "shuffles_in_memory", autospec=True, return_value=False), \
+            mock.patch.object(arrow, "write_splits", without_beam):
+        ours = _run_executor(executor, data, tmp_path / "beam")
+    without_beam.assert_not_called()
+    theirs = _run_executor(arrow.Executor(), data, tmp_path / "direct")
+    for split in ("train", "eval"):
+        assert sorted(ours[split]) == sorted(theirs[split]), split
