@@ -160,7 +160,9 @@ class BeamSection:
     # (benchmarks/results/2026-12-02-c078e52), and on an Intel Xeon host at 1.6 GB at both
     # 5M and 10M rows, 10M in 4,401 s at the same rows per second as 1.5M
     # (2026-12-03-c8ed244): on one machine time, not memory, is the limit; for more, a
-    # cluster (DataflowRunner, FlinkRunner, SparkRunner).
+    # cluster (DataflowRunner, FlinkRunner, SparkRunner). On that Xeon host multi_processing
+    # with 2 workers took 514 s and 2.9 GB at 1.5M rows, in_memory 453 to 472 s and 1.3 GB
+    # (2026-12-03-d26b40c against 2026-12-03-6edcbfd and 2026-12-03-6edcbfd-2).
     direct_running_mode: Literal["in_memory", "multi_threading", "multi_processing"] = "in_memory"
     # 0 lets Beam pick (one per core); only used by multi_* modes.
     direct_num_workers: int = 0
