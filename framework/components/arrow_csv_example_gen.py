@@ -8,8 +8,7 @@ missing value; a column with no value at all has no type) and has tfx_bsl's C++ 
 write the tf.Examples. Each is then re-serialized deterministically (features sorted by
 name, ~8 us a row): CsvExampleGen's hash split fingerprints exactly those bytes, so every
 example lands in the split CsvExampleGen would put it in
-(tests/unit/test_arrow_csv_example_gen.py holds it to that). The base ExampleGen executor
-then splits and writes them as for CsvExampleGen.
+(tests/unit/test_arrow_csv_example_gen.py holds it to that).
 
 On Beam's DirectRunner (the one process that runs the component, whatever its mode) the
 splits are written without a Beam pipeline, by `write_splits`: the same reading and encoding,
