@@ -176,9 +176,26 @@ def _arrow_csv_to_example(pipeline, exec_properties: dict[str, Any], split_patte
         | "InferColumnKinds" >> beam.Map(file_column_kinds, column_names)
         | "MergeColumnKinds" >> beam.CombineGlobally(merge_kinds)
     )
-    return files | "ToTFExample" >> beam.FlatMap(
+    examples = files | "ToTFExample" >> beam.FlatMap(
         encode_file, column_names, beam.pvalue.AsSingleton(kinds)
     )
+    if not _partitioned_by_feature(exec_properties):
+        return examples
+    # TFX's partition function reads a feature only from a proto (it refuses bytes), which
+    # is what CsvExampleGen gives it; the base executor serializes the protos it writes.
+    from tensorflow.core.example import example_pb2
+
+    return examples | "ParseForPartition" >> beam.Map(example_pb2.Example.FromString)
+
+
+def _partitioned_by_feature(exec_properties: dict[str, Any]) -> bool:
+    from tfx.proto import example_gen_pb2
+    from tfx.types import standard_component_specs as specs
+    from tfx.utils import proto_utils
+
+    output_config = proto_utils.json_to_proto(exec_properties[specs.OUTPUT_CONFIG_KEY],
+                                              example_gen_pb2.Output())
+    return output_config.split_config.HasField("partition_feature_name")
 
 
 def encode_split(exec_properties: dict[str, Any], split_pattern: str) -> Iterable[bytes]:

@@ -89,16 +89,22 @@ def test_taxi_sample_gives_byte_identical_examples_in_the_same_splits(tmp_path):
         assert sorted(ours[split]) == sorted(theirs[split]), split
 
 
-def test_a_split_by_a_feature_puts_each_example_where_csv_example_gen_does(tmp_path):
+@pytest.mark.parametrize("in_memory", [True, False], ids=["without-beam", "beam-pipeline"])
+def test_a_split_by_a_feature_puts_each_example_where_csv_example_gen_does(in_memory, tmp_path):
+    from unittest import mock
+
+    from tfx.proto import example_gen_pb2
+
+    from framework.components import arrow_csv_example_gen as arrow
+
     data = tmp_path / "data"
     data.mkdir()
     shutil.copy(taxi_csv(), data / "data.csv")
     split_config = _split_config(train=2, eval=1)
     split_config.partition_feature_name = "company"
-    from tfx.proto import example_gen_pb2
-
-    theirs, ours = _both(data, tmp_path, output_config=example_gen_pb2.Output(
-        split_config=split_config))
+    with mock.patch.object(arrow, "shuffles_in_memory", autospec=True, return_value=in_memory):
+        theirs, ours = _both(data, tmp_path, output_config=example_gen_pb2.Output(
+            split_config=split_config))
     assert len(ours["eval"]) > 1000 and len(ours["train"]) > 1000
     for split in ("train", "eval"):
         assert sorted(ours[split]) == sorted(theirs[split]), split
