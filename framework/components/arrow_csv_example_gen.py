@@ -222,22 +222,16 @@ def hash_partition(split_config) -> Callable[[bytes], int]:
     return lambda record: _PartitionFn(record, len(buckets), buckets, split_config)
 
 
-def write_splits(exec_properties: dict[str, Any], folders: list[str]) -> list[int]:
+def write_splits(exec_properties: dict[str, Any], input_config, output_config,
+                 folders: list[str]) -> list[int]:
     """ExampleGen's splits, in the order of their names, written to `folders` by
     SplitWriter; the examples written to each. One input split partitioned by hash, or
-    one output split per input split, as the base executor's GenerateExamplesByBeam."""
+    one output split per input split, as the base executor's GenerateExamplesByBeam.
+    `input_config` and `output_config` are exec_properties' own, already parsed."""
     from contextlib import ExitStack
-
-    from tfx.proto import example_gen_pb2
-    from tfx.types import standard_component_specs as specs
-    from tfx.utils import proto_utils
 
     from framework.components.tfrecord_split_writer import SplitWriter
 
-    input_config = proto_utils.json_to_proto(exec_properties[specs.INPUT_CONFIG_KEY],
-                                             example_gen_pb2.Input())
-    output_config = proto_utils.json_to_proto(exec_properties[specs.OUTPUT_CONFIG_KEY],
-                                              example_gen_pb2.Output())
     with ExitStack() as stack:
         writers = [stack.enter_context(SplitWriter(folder, SHUFFLE_BLOCK_ROWS))
                    for folder in folders]
@@ -295,7 +289,7 @@ class Executor(BaseExampleGenExecutor):
         names = utils.generate_output_split_names(input_config, output_config)
         artifact_utils.get_single_instance(outputs).split_names = \
             artifact_utils.encode_split_names(names)
-        written = write_splits(exec_properties,
+        written = write_splits(exec_properties, input_config, output_config,
                                [artifact_utils.get_split_uri(outputs, name) for name in names])
         logging.info("Examples written per split: %s", dict(zip(names, written)))
         _set_formats(outputs, exec_properties)
