@@ -5,19 +5,19 @@
 
 For batching on and off, `mlops serve` is started on 127.0.0.1 over a temporary registry
 whose production version (and canary, for the split) is the given SavedModel. Each level
-sends a bounded number of one-example predictions from keep-alive clients, one thread per
-client, in this process. REST: by default a lean HTTP/1.1 client on a plain socket (the
-request's bytes built once, the answer read by its Content-Length), as load generators
-such as wrk are, so that the clients take as little as they can of the cores they share
-with the server; `--rest-client http.client` uses the standard library's client instead.
-gRPC: the official tensorflow-serving-api stubs. Levels: protocol x clients (1, 8, 32) x
-traffic (production alone, or a 20 % canary). Then a release under load: 32 clients (half
-REST, half gRPC) keep sending while the canary goes out, is promoted and is rolled back;
-every failed request is counted.
-Last, the floor: the same clients against servers that answer without any work
-(benchmarks/empty_servers.py), which is as fast as these clients and stacks go here. Each
-level also records the CPU time per request of the server process and of the clients
-(this process).
+sends a bounded number of one-example predictions from keep-alive clients. By default
+nghttp2's h2load sends them (benchmarks/h2load_driver.py: a load generator in C, HTTP/1.1
+for REST and HTTP/2 for gRPC), so that the clients take as little as they can of the cores
+they share with the server. `--load-generator python` sends them from Python clients
+instead, one thread per client in this process: REST by a lean HTTP/1.1 client on a plain
+socket (`--rest-client http.client`: the standard library's), gRPC by the official
+tensorflow-serving-api stubs. Levels: protocol x clients (1, 8, 32) x traffic (production
+alone, or a 20 % canary). Then a release under load: 32 Python clients (half REST, half
+gRPC, each answer checked) keep sending while the canary goes out, is promoted and is
+rolled back; every failed request is counted. Last, the floor: the same load generator
+against servers that answer without any work (benchmarks/empty_servers.py), which is as
+fast as these clients and stacks go here. Each level also records the CPU time per request
+of the server process and of the clients.
 
 Writes benchmarks/results/<date>-<commit>/serving.json and serving.md. Only loopback is
 used; every loop is bounded by a request count and a time limit.
@@ -45,6 +45,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
+import h2load_driver  # noqa: E402
 import results_report  # noqa: E402
 import speed_probe  # noqa: E402
 
@@ -67,8 +68,13 @@ def parse_args(argv):
                         help="server threads for unbatched model calls (release.threads)")
     parser.add_argument("--release-requests", type=int, default=3000,
                         help="requests sent during the release under load (0 skips it)")
+    parser.add_argument("--load-generator", choices=["h2load", "python"], default="h2load",
+                        help="who sends the levels' requests: nghttp2's h2load (default), or "
+                             "Python clients in this process (the official gRPC stubs and "
+                             "--rest-client)")
     parser.add_argument("--rest-client", choices=sorted(REST_CLIENTS), default="socket",
-                        help="REST client: a lean socket client (default) or http.client")
+                        help="the Python REST client: a lean socket client (default) or "
+                             "http.client")
     parser.add_argument("--no-floor", dest="floor", action="store_false",
                         help="skip the empty servers' floor")
     parser.add_argument("--out", default=None, help="results folder "
@@ -98,12 +104,14 @@ class Server:
     """`mlops serve` in a subprocess over its own registry (production, and a canary copy)."""
 
     def __init__(self, model: Path, workdir: Path, threads: int, batching: bool) -> None:
-        from framework.release.registry import Registry
+        from framework.release.registry import Registry, stats_path_for
 
         serving = workdir / "serving"
         for version in (PRODUCTION, CANARY):
             shutil.copytree(model, serving / version)  # the registry lists real folders only
         state = workdir / "bench.release.json"
+        self.workdir = workdir
+        self.stats_path = Path(stats_path_for(state))
         self.registry = Registry(state, str(serving), "taxi")
         self.registry.promote(PRODUCTION, by="serving_bench")
         self.grpc_port = free_port()
@@ -141,6 +149,21 @@ class Server:
                 return
             time.sleep(0.05)
         raise RuntimeError("the server did not follow the registry")
+
+    def answered(self, since: float, timeout: float = 10) -> tuple[int, int]:
+        """(requests, errors) the server has counted, from a stats file written after
+        `since` (time.time()): its writer writes at most twice a second."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            counts = h2load_driver.answered(self.stats_path)
+            try:
+                updated = json.loads(self.stats_path.read_text())["updated"]
+            except (OSError, ValueError, KeyError, TypeError):
+                updated = 0
+            if counts is not None and updated > since:
+                return counts
+            time.sleep(0.1)
+        raise RuntimeError("the server's stats file was not updated")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -204,21 +227,29 @@ class HttpClientRestClient:
         self.conn.close()
 
 
+def predict_request():
+    """The one-example PredictRequest every gRPC client sends."""
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "taxi"
+    for name, value in INSTANCE.items():
+        # The signature's dtypes: Python ints are int64 and floats float32 in the model.
+        dtype = {int: tf.int64, float: tf.float32, str: tf.string}[type(value)]
+        request.inputs[name].CopyFrom(tf.make_tensor_proto([value], dtype=dtype))
+    return request
+
+
 class GrpcClient:
     def __init__(self, port: int) -> None:
         import grpc
-        import tensorflow as tf
-        from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+        from tensorflow_serving.apis import prediction_service_pb2_grpc
 
         self.grpc = grpc
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         self.stub = prediction_service_pb2_grpc.PredictionServiceStub(self.channel)
-        self.request = predict_pb2.PredictRequest()
-        self.request.model_spec.name = "taxi"
-        for name, value in INSTANCE.items():
-            # The signature's dtypes: Python ints are int64 and floats float32 in the model.
-            dtype = {int: tf.int64, float: tf.float32, str: tf.string}[type(value)]
-            self.request.inputs[name].CopyFrom(tf.make_tensor_proto([value], dtype=dtype))
+        self.request = predict_request()
 
     def send(self) -> bool:
         try:
@@ -229,6 +260,60 @@ class GrpcClient:
 
     def close(self) -> None:
         self.channel.close()
+
+
+class H2loadClients:
+    """Levels driven by h2load (h2load_driver.py), the request bodies written once."""
+
+    PATHS = {"rest": "/v1/models/taxi:predict",
+             "grpc": "/tensorflow.serving.PredictionService/Predict"}
+
+    def __init__(self, workdir: Path) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.bodies = {"rest": workdir / "rest.json", "grpc": workdir / "grpc.bin"}
+        self.bodies["rest"].write_text(json.dumps({"instances": [INSTANCE]}))
+        self.bodies["grpc"].write_bytes(
+            h2load_driver.grpc_frame(predict_request().SerializeToString()))
+        self.log = workdir / "h2load.log"
+
+    def warm_up(self, protocol: str, port: int, server: "Server | None" = None) -> None:
+        """100 requests; with a server, until its stats file has counted them, so that the
+        next level's counts start from a current reading."""
+        self._run(protocol, port, 4, 100)
+        if server is not None:
+            server.answered(since=time.time())
+
+    def drive(self, protocol: str, port: int, clients: int, total: int,
+              server: "Server | None" = None, server_pid: int | None = None) -> dict:
+        """One level. Failures: requests h2load saw no 2xx answer to, or, against the
+        prediction service (`server`), those its counters did not answer (a gRPC error has
+        HTTP status 200), whichever is more."""
+        import psutil
+
+        process = psutil.Process(server_pid) if server_pid else None
+        cpu_before = sum(process.cpu_times()[:2]) if process else 0.0
+        counts_before = server.answered(since=0) if server else None
+        output, log, client_cpu_s = self._run(protocol, port, clients, total)
+        ended = time.time()
+        server_cpu_s = sum(process.cpu_times()[:2]) - cpu_before if process else None
+        row = h2load_driver.summarize(output, log, total)
+        failed = row.pop("http_failed")
+        row.pop("non_2xx")
+        if server is not None:
+            requests, errors = server.answered(since=ended)
+            answered = (requests - counts_before[0]) - (errors - counts_before[1])
+            failed = max(failed, total - answered)
+        row = {"requests": row["requests"], "failed": failed, **row}
+        if server_cpu_s is not None and row["requests"]:
+            row["server_cpu_ms"] = round(server_cpu_s * 1000 / row["requests"], 2)
+        if row["requests"]:
+            row["client_cpu_ms"] = round(client_cpu_s * 1000 / row["requests"], 2)
+        return row
+
+    def _run(self, protocol: str, port: int, clients: int, total: int):
+        args = h2load_driver.command(protocol, port, self.PATHS[protocol], clients, total,
+                                     self.bodies[protocol], self.log)
+        return h2load_driver.run(args, self.log, TIME_LIMIT_S * 2)
 
 
 REST_CLIENTS = {"socket": SocketRestClient, "http.client": HttpClientRestClient}
@@ -299,20 +384,31 @@ def drive(clients: list, total: int, during=None, server_pid: int | None = None)
     return row
 
 
-def measure_levels(server: Server, args, batching: bool) -> list[dict]:
+def measure_levels(server: Server, args, batching: bool,
+                   h2load: H2loadClients | None) -> list[dict]:
+    """Every protocol x clients level, production alone then with a 20 % canary; with
+    h2load when given, else with the Python clients."""
     rows = []
     for canary in (0, 20):
         if canary:
             server.set_canary(canary)
         for protocol in args.protocols:
-            drive(make_clients([protocol], 4, server.port, server.grpc_port, args.rest_client),
-                  100)  # warm-up
+            port = server.port if protocol == "rest" else server.grpc_port
+            if h2load:
+                h2load.warm_up(protocol, port, server)
+            else:
+                drive(make_clients([protocol], 4, server.port, server.grpc_port,
+                                   args.rest_client), 100)
             for n in args.clients:
-                clients = make_clients([protocol], n, server.port, server.grpc_port,
-                                       args.rest_client)
+                if h2load:
+                    figures = h2load.drive(protocol, port, n, args.requests, server,
+                                           server.proc.pid)
+                else:
+                    figures = drive(make_clients([protocol], n, server.port, server.grpc_port,
+                                                 args.rest_client), args.requests,
+                                    server_pid=server.proc.pid)
                 row = {"protocol": protocol, "batching": batching, "canary_percent": canary,
-                       "clients": n, **drive(clients, args.requests,
-                                             server_pid=server.proc.pid)}
+                       "clients": n, **figures}
                 print(f"  {_describe(row)}", flush=True)
                 rows.append(row)
     server.set_canary(0)
@@ -341,7 +437,7 @@ def release_under_load(server: Server, args) -> dict:
             **drive(clients, args.release_requests, during=release)}
 
 
-def measure_floor(args) -> list[dict]:
+def measure_floor(args, h2load: H2loadClients | None) -> list[dict]:
     """The same clients against servers that do no work (benchmarks/empty_servers.py)."""
     rows = []
     for protocol in args.protocols:
@@ -352,12 +448,16 @@ def measure_floor(args) -> list[dict]:
         try:
             if proc.stdout.readline().strip() != "ready":
                 sys.exit(f"the empty {protocol} server did not start")
-            drive(make_clients([protocol], 4, port, port, args.rest_client), 100)  # warm-up
+            if h2load:
+                h2load.warm_up(protocol, port)
+            else:
+                drive(make_clients([protocol], 4, port, port, args.rest_client), 100)
             for n in args.clients:
-                row = {"protocol": protocol, "server": "empty", "clients": n,
-                       **drive(make_clients([protocol], n, port, port, args.rest_client),
-                               args.requests,
-                               server_pid=proc.pid)}
+                figures = (h2load.drive(protocol, port, n, args.requests, server_pid=proc.pid)
+                           if h2load else
+                           drive(make_clients([protocol], n, port, port, args.rest_client),
+                                 args.requests, server_pid=proc.pid))
+                row = {"protocol": protocol, "server": "empty", "clients": n, **figures}
                 print(f"  floor {protocol:4} clients {n:2}: p50 {row['p50_ms']} ms, p99 "
                       f"{row['p99_ms']} ms, {row['rps']} req/s", flush=True)
                 rows.append(row)
@@ -397,14 +497,23 @@ def goals(rows: list[dict], release: dict | None) -> list[dict]:
     return out
 
 
+def _clients_text(meta: dict) -> str:
+    python = (f"REST client {REST_CLIENT_NAMES[meta.get('rest_client', 'http.client')]}, "
+              "gRPC client the official tensorflow-serving-api stubs")
+    if meta.get("load_generator", "python") == "h2load":
+        return ("levels and floor sent by nghttp2's h2load (C, one thread; HTTP/1.1 for REST, "
+                "HTTP/2 for gRPC; failures also counted by the server); the release under "
+                f"load by Python clients ({python}).")
+    return f"Python clients in the benchmark's process: {python}."
+
+
 def render(results: dict) -> str:
     meta = results["meta"]
     out = ["# Prediction service (`benchmarks/serving_bench.py`)", "",
            f"Commit {meta['commit']}, {meta['date']}; model `{meta['model']}`; threads for "
            f"unbatched calls {meta['threads']}; {meta['machine'].get('cores')} cores; load average before "
            f"{meta['load_before']}{results_report.probes_text(meta)}. One-example predictions; "
-           f"clients and server on the same machine; REST client: "
-           f"{REST_CLIENT_NAMES[meta.get('rest_client', 'http.client')]}.", "", "## Goals", "",
+           f"clients and server on the same machine; {_clients_text(meta)}", "", "## Goals", "",
            "| goal | measured | met |", "|---|---:|:-:|"]
     out += [f"| {g['goal']} | {g['value']} | {'yes' if g['met'] else 'no'} |"
             for g in results["goals"]]
@@ -440,29 +549,38 @@ def render(results: dict) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.load_generator == "h2load" and not h2load_driver.find():
+        print(f"error: h2load not found: {h2load_driver.INSTALL_HINT}", file=sys.stderr)
+        return 2
     model = (args.model or newest_model()).resolve()
     measured_commit = results_report.commit(ROOT)
     out = Path(args.out) if args.out else results_report.default_folder(ROOT, measured_commit)
     load = os.getloadavg()
     meta = {"commit": measured_commit, "date": f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M}",
             "model": model.name, "threads": args.threads, "requests": args.requests,
-            "rest_client": args.rest_client,
+            "rest_client": args.rest_client, "load_generator": args.load_generator,
             "load_before": f"{load[0]:.1f} {load[1]:.1f} {load[2]:.1f}",
             "machine": results_report.machine(), "speed_probe_at_start": speed_probe.probe()}
     levels, release = [], None
     for batching in (True, False):
         with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:
             print(f"batching {'on' if batching else 'off'}:", flush=True)
+            h2load = H2loadClients(Path(tmp) / "h2load") if args.load_generator == "h2load" \
+                else None
             server = Server(model, Path(tmp), args.threads, batching)
             try:
-                levels += measure_levels(server, args, batching)
+                levels += measure_levels(server, args, batching, h2load)
                 if batching and args.release_requests:
                     release = release_under_load(server, args)
                     print(f"  release under load: {release['failed']} failed of "
                           f"{release['requests']}", flush=True)
             finally:
                 server.stop()
-    floor = measure_floor(args) if args.floor else []
+    floor = []
+    if args.floor:
+        with tempfile.TemporaryDirectory(prefix="serving-bench-") as tmp:
+            h2load = H2loadClients(Path(tmp)) if args.load_generator == "h2load" else None
+            floor = measure_floor(args, h2load)
     meta["speed_probe_at_end"] = speed_probe.probe()
     results = {"meta": meta, "levels": levels, "release": release, "floor": floor,
                "goals": goals(levels, release)}
