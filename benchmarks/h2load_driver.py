@@ -91,15 +91,16 @@ def summarize(output: str, log: str, total: int) -> dict:
             "rps": float(rps.group(1)) if rps else None, "non_2xx": bad}
 
 
-def answered(stats_path: Path) -> Optional[tuple[int, int]]:
-    """(requests, errors) the server has counted over every version, from the stats file
-    `mlops serve` writes (framework/release/stats.py); None before its first write."""
+def answered(stats_path: Path) -> Optional[tuple[int, int, float]]:
+    """(requests, errors, when written) the server has counted over every version, from one
+    reading of the stats file `mlops serve` writes (framework/release/stats.py); None before
+    its first write."""
     try:
         snapshot = json.loads(stats_path.read_text() or "null")
     except (OSError, ValueError):
         return None
-    if not snapshot:
+    if not isinstance(snapshot, dict):
         return None
     versions = snapshot.get("versions", {}).values()
     return (sum(v.get("requests", 0) for v in versions),
-            sum(v.get("errors", 0) for v in versions))
+            sum(v.get("errors", 0) for v in versions), float(snapshot.get("updated", 0)))

@@ -46,9 +46,10 @@ def test_a_non_2xx_answer_and_an_unanswered_request_count_as_failed():
 def test_server_counts_add_up_requests_and_errors_of_every_version(tmp_path):
     stats = tmp_path / "stats.json"
     assert h2load_driver.answered(stats) is None  # not written yet
-    stats.write_text(json.dumps({"versions": {"1": {"requests": 80, "errors": 1},
+    stats.write_text(json.dumps({"updated": 1796336000.5,
+                                 "versions": {"1": {"requests": 80, "errors": 1},
                                               "2": {"requests": 20, "errors": 3}}}))
-    assert h2load_driver.answered(stats) == (100, 4)
+    assert h2load_driver.answered(stats) == (100, 4, 1796336000.5)
 
 
 def test_grpc_frame_is_a_zero_flag_and_big_endian_length_before_the_message():
