@@ -371,7 +371,7 @@ def drive(clients: list, total: int, during=None, server_pid: int | None = None)
         return round(latencies[max(0, int(len(latencies) * q / 100 + 0.999999) - 1)], 2)
 
     row = {"requests": len(latencies), "failed": failures[0], "p50_ms": pct(50),
-           "p99_ms": pct(99), "rps": round(len(latencies) / wall, 1)}
+           "p99_ms": pct(99), "max_ms": pct(100), "rps": round(len(latencies) / wall, 1)}
     if server_cpu_s is not None and latencies:
         row["server_cpu_ms"] = round(server_cpu_s * 1000 / len(latencies), 2)
     if latencies:
@@ -465,7 +465,8 @@ def measure_floor(args, h2load: H2loadClients | None) -> list[dict]:
 def _describe(row: dict) -> str:
     return (f"{row['protocol']:4} batching {'on ' if row['batching'] else 'off'} canary "
             f"{row['canary_percent']:2}% clients {row['clients']:2}: p50 {row['p50_ms']} ms, "
-            f"p99 {row['p99_ms']} ms, {row['rps']} req/s, {row['failed']} failed, server CPU "
+            f"p99 {row['p99_ms']} ms, slowest {row.get('max_ms')} ms, {row['rps']} req/s, "
+            f"{row['failed']} failed, server CPU "
             f"{row.get('server_cpu_ms')} ms/request, client CPU {row.get('client_cpu_ms')} ms/request")
 
 
@@ -514,12 +515,12 @@ def render(results: dict) -> str:
             for g in results["goals"]]
     out += ["", "## Latency and throughput", "",
             "| protocol | batching | canary | clients | requests | failed | p50 ms | p99 ms "
-            "| requests/s | server CPU ms/request | client CPU ms/request |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "| slowest ms | requests/s | server CPU ms/request | client CPU ms/request |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results["levels"]:
         out.append(f"| {r['protocol']} | {'on' if r['batching'] else 'off'} | "
                    f"{r['canary_percent']} % | {r['clients']} | {r['requests']} | {r['failed']} "
-                   f"| {r['p50_ms']} | {r['p99_ms']} | {r['rps']} | "
+                   f"| {r['p50_ms']} | {r['p99_ms']} | {r.get('max_ms', '-')} | {r['rps']} | "
                    f"{r.get('server_cpu_ms', '-')} | {r.get('client_cpu_ms', '-')} |")
     floor = results.get("floor")
     if floor:

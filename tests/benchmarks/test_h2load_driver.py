@@ -29,7 +29,8 @@ def _log(*rows) -> str:
 def test_summary_takes_latency_percentiles_of_answered_requests_and_h2loads_rate():
     log = _log(*[(200, us) for us in range(1000, 101000, 1000)])  # 1 to 100 ms
     row = h2load_driver.summarize(OUTPUT, log, total=100)
-    assert (row["requests"], row["p50_ms"], row["p99_ms"]) == (100, 50.0, 99.0)
+    assert (row["requests"], row["p50_ms"], row["p99_ms"], row["max_ms"]) == (100, 50.0, 99.0,
+                                                                           100.0)
     assert row["rps"] == 500.25
     assert row["http_failed"] == 0
 
