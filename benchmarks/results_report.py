@@ -537,7 +537,8 @@ def render_page(results_root: Path, intro: str) -> str:
                 out += ["", "#" + heading, "", f"From `benchmarks/results/{sources[section]}`."
                         if section != "scale" else
                         f"From `benchmarks/results/` folders {sources[section]}.", *rest]
-    for name in ("quickstart.md", "rehearsal.md", "serving.md", "ui.md"):  # the smaller benchmarks' own tables
+    # The smaller benchmarks' own tables.
+    for name in ("quickstart.md", "rehearsal.md", "serving.md", "heap.md", "ui.md"):
         found = sorted(results_root.glob(f"*/{name}"),
                        key=lambda p: _dated(p.parent, p.with_suffix(".json").name))
         if found:
