@@ -532,7 +532,7 @@ def freeze_heap(collect: bool) -> None:
 
     A serving process holds some 365,000 long-lived objects (TensorFlow's modules and the
     loaded models). Each full collection walked them all: 0.2 to 0.4 s in which no request
-    was answered, about once in ten thousand requests under load. Frozen, they are skipped;
+    was answered, every ten to fifty seconds at 8 gRPC clients. Frozen, they are skipped;
     what requests allocate is collected as before. A load or a let-go model unfreezes them
     first, so a model that left is still freed.
     """
