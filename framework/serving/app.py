@@ -172,9 +172,8 @@ class PredictionService:
         # Models that left the routing are freed by the cyclic collector (a loaded
         # SavedModel holds reference cycles). Collected during the load, their memory
         # would be subtracted from this version's cost; collected first, it is not. They
-        # were frozen with the rest of the heap (freeze_heap): unfrozen to be collectable.
-        gc.unfreeze()
-        gc.collect()
+        # were frozen with the rest of the heap (freeze_heap), which collect_all reaches.
+        collect_all()
         rss_before = rss_mb()
         model = load_version(version, path)
         if not isinstance(model, LoadFailure):
@@ -537,9 +536,14 @@ def freeze_heap(collect: bool) -> None:
     first, so a model that left is still freed.
     """
     if collect:
-        gc.unfreeze()
-        gc.collect()
+        collect_all()
     gc.freeze()
+
+
+def collect_all() -> None:
+    """A full collection that also reaches what an earlier freeze_heap left out of them."""
+    gc.unfreeze()
+    gc.collect()
 
 
 def request_id_from(given: Optional[str]) -> str:
