@@ -48,10 +48,10 @@ def measure(model: Path) -> dict:
     import framework.serving.grpc_api  # noqa: F401 - the modules `mlops serve` imports
     import framework.serving.server  # noqa: F401
     from framework.serving.app import freeze_heap
-    from framework.serving.models import load_version
+    from framework.serving.models import LoadFailure, load_version
 
     loaded = load_version(model.name, str(model))
-    if not hasattr(loaded, "predict"):
+    if isinstance(loaded, LoadFailure):
         raise SystemExit(f"error: the model could not be loaded: {loaded.error}")
     gc.unfreeze()
     unfrozen = {"tracked_objects": len(gc.get_objects()), "full_collection_ms": collection_ms()}
